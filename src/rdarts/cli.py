@@ -1,0 +1,162 @@
+"""Command line: `rdarts search`, `rdarts spaces`.
+
+User mistakes (unknown names, malformed files, missing data, a run directory that holds
+another run, a damaged checkpoint, a diverging loss) end with one line on stderr and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+
+from rdarts import __version__
+from rdarts.config import CUTOUT_SCHEDULES, PRESETS, SECOND_ORDER_METHODS, SearchConfig
+from rdarts.errors import DivergenceError, RdartsError
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+HELP = {
+    "space": "search space: darts, s1, s2, s3, s4, s5, or a YAML file (default s3)",
+    "nodes": "intermediate nodes per cell (default: the space's own, 4; S5 has 1)",
+    "dataset": "fashion-mnist (embedded subset), cifar10, cifar100, svhn or imagefolder:PATH",
+    "data_dir": "folder with the dataset's files (fashion-mnist: the IDX files of the full set)",
+    "download": "download the dataset into --data-dir when it is missing (needs internet)",
+    "max_train_images": "use only the first K images of the official training set",
+    "train_portion": "share of the training set for the weights; alpha gets the rest (0.5)",
+    "epochs": "search epochs (paper: 50)",
+    "layers": "cells in the search network (paper: 8)",
+    "channels": "initial channels C (paper: 16)",
+    "batch_size": "minibatch size for weights and alpha (paper: 64)",
+    "order": "1: first-order DARTS; 2: second-order (the paper's setting)",
+    "second_order": "how the second-order term is computed: finite-difference (paper) or exact "
+                    "(double backward)",
+    "lr": "initial weight learning rate, cosine-annealed (0.025)",
+    "lr_min": "final weight learning rate (0.001)",
+    "momentum": "SGD momentum for the weights (0.9)",
+    "weight_decay": "L2 factor on the weights (paper default 3e-4; Section 5.2 sweeps it)",
+    "grad_clip": "gradient norm clipping for the weights (5)",
+    "arch_lr": "Adam learning rate for alpha (3e-4)",
+    "arch_beta1": "Adam beta1 for alpha (0.5)",
+    "arch_beta2": "Adam beta2 for alpha (0.999)",
+    "arch_weight_decay": "weight decay on alpha (1e-3)",
+    "drop_path": "maximum ScheduledDropPath probability on mixed-edge outputs, ramped linearly",
+    "crop_padding": "random-crop padding in pixels (4; 0 disables)",
+    "flip": "random horizontal flips of training images",
+    "cutout_length": "Cutout square side in pixels (16)",
+    "cutout_prob": "maximum probability of applying Cutout to a training image (0 disables)",
+    "cutout_schedule": "linear: ramp the Cutout probability over the search (paper); constant",
+    "val_batches": "cap on the validation batches of the per-epoch one-shot evaluation",
+    "seed": "random seed (0)",
+    "device": "auto, cpu, cuda or cuda:N",
+}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("search settings (override --preset and --config)")
+    for field in fields(SearchConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = str(field.type).replace(" | None", "")
+        kwargs: dict = {"dest": field.name, "default": None, "help": HELP[field.name]}
+        if kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(kind, str)
+            kwargs["metavar"] = field.name.upper()
+        if field.name == "second_order":
+            kwargs["choices"] = SECOND_ORDER_METHODS
+        if field.name == "cutout_schedule":
+            kwargs["choices"] = CUTOUT_SCHEDULES
+        if field.name == "order":
+            kwargs["choices"] = (1, 2)
+        group.add_argument(flag, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rdarts",
+        description="Robust differentiable architecture search (Zela et al., ICLR 2020).",
+    )
+    parser.add_argument("--version", action="version", version=f"rdarts {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = commands.add_parser(
+        "search", help="run a DARTS search into a run directory",
+        description="Run a DARTS architecture search. Settings: the paper's defaults, then "
+                    "--preset, then --config FILE, then explicit flags.",
+    )
+    search.add_argument("--out", required=True, help="run directory (created; one per run)")
+    search.add_argument("--preset", choices=sorted(PRESETS),
+                        help="paper: the paper's search settings; tiny: a CPU-sized smoke run")
+    search.add_argument("--config", help="YAML file of settings (keys as the flags below)")
+    search.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint")
+    search.add_argument("--overwrite", action="store_true",
+                        help="discard the run in --out and start again")
+    search.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    _add_config_flags(search)
+    search.set_defaults(handler=_search)
+
+    spaces = commands.add_parser("spaces", help="list the built-in search spaces or show one",
+                                 description="List the built-in search spaces, or print one "
+                                             "(or a YAML space file) edge by edge.")
+    spaces.add_argument("name", nargs="?", help="a space name or YAML file to show")
+    spaces.set_defaults(handler=_spaces)
+    return parser
+
+
+def _search(args: argparse.Namespace) -> int:
+    from rdarts.config import resolve
+    from rdarts.driver import run_search
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(SearchConfig)
+                 if getattr(args, f.name) is not None}
+    config = resolve(args.preset, args.config, overrides)
+    outcome = run_search(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                         quiet=args.quiet)
+    print(f"genotype:\n{outcome.genotype}")
+    print(f"run directory: {outcome.run_dir}")
+    return 0
+
+
+def _spaces(args: argparse.Namespace) -> int:
+    from rdarts.spaces import BUILTIN_SPACES, edge_endpoints, get_space
+
+    if args.name is None:
+        for name, space in BUILTIN_SPACES.items():
+            ops = sorted({op for edge in space.normal + space.reduce for op in edge})
+            print(f"{name:6s} nodes={space.nodes} alphas={space.num_alpha:4d}  {', '.join(ops)}")
+        return 0
+    space = get_space(args.name)
+    print(json.dumps({"name": space.name, "nodes": space.nodes, "alphas": space.num_alpha}))
+    for cell_type in ("normal", "reduce"):
+        print(f"{cell_type} cell:")
+        for edge, ((node, source), ops) in enumerate(
+                zip(edge_endpoints(space.nodes), space.edges(cell_type), strict=True)):
+            print(f"  edge {edge:2d}  node {node} <- state {source}: {', '.join(ops)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except DivergenceError as error:
+        print(f"rdarts: diverged: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except RdartsError as error:
+        print(f"rdarts: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rdarts: interrupted; the last finished epoch's checkpoint is kept "
+              "(continue with --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

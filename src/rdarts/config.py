@@ -1,0 +1,173 @@
+"""Search configuration: one typed dataclass, presets, YAML files and CLI overrides.
+
+Precedence (lowest first): the paper's defaults, `--preset`, `--config FILE`, explicit flags.
+The fully resolved configuration is written to the run directory as config.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rdarts.errors import ConfigError
+
+SECOND_ORDER_METHODS = ("finite-difference", "exact")
+CUTOUT_SCHEDULES = ("linear", "constant")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every setting of one search; defaults are the paper's (spec section 3)."""
+
+    space: str = "s3"
+    nodes: int | None = None  # None: the space's own node count
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    download: bool = False
+    max_train_images: int | None = None  # use only the first k official training images
+    train_portion: float = 0.5  # weights train on this part, alpha on the rest
+    epochs: int = 50
+    layers: int = 8
+    channels: int = 16
+    batch_size: int = 64
+    order: int = 2
+    second_order: str = "finite-difference"
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4  # the "L2 factor" of the paper's Section 5.2
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    drop_path: float = 0.0  # ScheduledDropPath maximum (Section 5.1); ramps linearly
+    crop_padding: int = 4
+    flip: bool = True
+    cutout_length: int = 16
+    cutout_prob: float = 0.0  # maximum Cutout probability
+    cutout_schedule: str = "linear"
+    val_batches: int | None = None  # cap on one-shot validation batches per epoch (None: all)
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's search settings (spec section 3): the defaults above.
+    "paper": {},
+    # CPU-sized: a small supernet on 2,000 images; a few minutes on 2 cores.
+    "tiny": {
+        "epochs": 6,
+        "layers": 5,
+        "channels": 8,
+        "batch_size": 32,
+        "max_train_images": 2000,
+    },
+}
+
+FIELD_TYPES = {f.name: f.type for f in fields(SearchConfig)}
+
+
+def _check_range(config: SearchConfig) -> None:
+    checks = [
+        (config.epochs >= 1, "epochs must be >= 1"),
+        (config.layers >= 3, "layers must be >= 3 (two reduction cells and a normal one)"),
+        (config.channels >= 2 and config.channels % 2 == 0, "channels must be even and >= 2"),
+        (config.batch_size >= 1, "batch_size must be >= 1"),
+        (config.order in (1, 2), "order must be 1 or 2"),
+        (config.second_order in SECOND_ORDER_METHODS,
+         f"second_order must be one of {', '.join(SECOND_ORDER_METHODS)}"),
+        (0.0 < config.train_portion < 1.0, "train_portion must be in (0, 1)"),
+        (0.0 <= config.drop_path < 1.0, "drop_path must be in [0, 1)"),
+        (0.0 <= config.cutout_prob <= 1.0, "cutout_prob must be in [0, 1]"),
+        (config.cutout_schedule in CUTOUT_SCHEDULES,
+         f"cutout_schedule must be one of {', '.join(CUTOUT_SCHEDULES)}"),
+        (config.nodes is None or config.nodes >= 1, "nodes must be >= 1"),
+        (config.max_train_images is None or config.max_train_images >= 2,
+         "max_train_images must be >= 2"),
+        (config.lr > 0 and config.arch_lr > 0, "learning rates must be positive"),
+        (config.device in ("auto", "cpu") or config.device.startswith("cuda"),
+         f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check a YAML value against the field's type (ints accepted where floats are expected)."""
+    kind = FIELD_TYPES[name]
+    optional = "None" in str(kind)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"option {name!r} must not be empty")
+    base = str(kind).replace(" | None", "")
+    if base == "bool":
+        ok = isinstance(value, bool)
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"option {name!r} expects {base}, got {value!r}")
+    return value
+
+
+def normalise_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELD_TYPES:
+            known = ", ".join(sorted(FIELD_TYPES))
+            raise ConfigError(f"{where}: unknown option {key!r}; known options: {known}")
+        out[name] = _coerce(name, value)
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of options, got {data!r}")
+    return normalise_keys(data, str(path))
+
+
+def resolve(preset: str | None = None, config_file: str | Path | None = None,
+            overrides: dict[str, Any] | None = None) -> SearchConfig:
+    """Defaults < preset < config file < overrides; validated."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if config_file is not None:
+        values.update(load_config_file(config_file))
+    values.update(normalise_keys(overrides or {}, "command line"))
+    config = SearchConfig(**values)
+    _check_range(config)
+    return config
+
+
+def from_dict(data: dict[str, Any]) -> SearchConfig:
+    """Rebuild a configuration from a run directory's config.yaml."""
+    config = SearchConfig(**normalise_keys(data, "config.yaml"))
+    _check_range(config)
+    return config

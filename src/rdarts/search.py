@@ -1,0 +1,298 @@
+"""The DARTS search: alternating architecture and weight steps, one epoch at a time.
+
+`Search` holds the whole search state (one object, one `state_dict`): supernet weights and BN
+statistics, alpha, both optimisers, both batch streams with their RNGs, the global RNG states
+and the epoch. Schedules are pure functions of the epoch, so restoring this state continues a
+run exactly. `run_search` is the driver that adds the run directory, metrics and checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from rdarts import hypergradient
+from rdarts.config import SearchConfig
+from rdarts.data import (
+    Augmentation,
+    BatchStream,
+    ImageDataset,
+    evaluation_batches,
+    load_dataset,
+    split_train_val,
+    subset,
+)
+from rdarts.errors import DivergenceError
+from rdarts.genotype import Genotype, derive
+from rdarts.schedules import cosine_lr, linear_ramp
+from rdarts.spaces import SearchSpace, get_space
+from rdarts.supernet import Architecture, EdgeWeights, Supernet
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; an explicit 'cuda' without a GPU is a clear error."""
+    from rdarts.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} requested but CUDA is not available here")
+    return device
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@dataclass(frozen=True)
+class EpochSettings:
+    """The schedule values of one epoch (spec sections 3 and 4)."""
+
+    lr: float
+    drop_path_prob: float
+    cutout_prob: float
+
+
+def epoch_settings(config: SearchConfig, epoch: int) -> EpochSettings:
+    cutout = (config.cutout_prob if config.cutout_schedule == "constant"
+              else linear_ramp(epoch, config.epochs, config.cutout_prob))
+    return EpochSettings(
+        lr=cosine_lr(epoch, config.epochs, config.lr, config.lr_min),
+        drop_path_prob=linear_ramp(epoch, config.epochs, config.drop_path),
+        cutout_prob=cutout,
+    )
+
+
+class Search:
+    """One DARTS search (Liu et al. 2019, Algorithm 1) with the paper's defaults."""
+
+    def __init__(self, config: SearchConfig, dataset: ImageDataset, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.space: SearchSpace = get_space(config.space, config.nodes)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+        if config.max_train_images is not None:
+            dataset = subset(dataset, config.max_train_images, None)
+        self.dataset = dataset
+        (train_x, train_y), (val_x, val_y) = split_train_val(dataset, config.train_portion)
+        self.augmentation = Augmentation(crop_padding=config.crop_padding, flip=config.flip,
+                                          cutout_length=config.cutout_length, cutout_prob=0.0)
+        stream = dict(mean=dataset.mean, std=dataset.std, device=device,
+                      batch_size=config.batch_size)
+        self.train_stream = BatchStream(train_x, train_y, seed=config.seed + 1,
+                                        augmentation=self.augmentation, **stream)
+        # Alpha is trained on un-augmented validation batches, as in DARTS.
+        self.val_stream = BatchStream(val_x, val_y, seed=config.seed + 2, **stream)
+        self.supernet = Supernet(self.space, C=config.channels, num_classes=dataset.num_classes,
+                                 layers=config.layers,
+                                 in_channels=dataset.in_channels).to(device)
+        self.architecture = Architecture(self.space).to(device)
+        self.weight_optimizer = torch.optim.SGD(self.supernet.parameters(), lr=config.lr,
+                                                momentum=config.momentum,
+                                                weight_decay=config.weight_decay)
+        self.arch_optimizer = torch.optim.Adam(self.architecture.parameters(), lr=config.arch_lr,
+                                               betas=(config.arch_beta1, config.arch_beta2),
+                                               weight_decay=config.arch_weight_decay)
+        self.epoch = 0  # the next epoch to run
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.train_stream.steps_per_pass
+
+    # ---- one iteration ------------------------------------------------------------------
+    def arch_step(self, train_batch: Batch, val_batch: Batch, settings: EpochSettings) -> None:
+        """alpha <- Adam step on the (first- or second-order) hypergradient."""
+        alpha = self.architecture.parameters_list()
+        common = {"drop_path_prob": settings.drop_path_prob}
+        if self.config.order == 1:
+            grads = hypergradient.first_order(self.supernet, alpha, val_batch, **common)
+        else:
+            second_order = (hypergradient.second_order_exact
+                            if self.config.second_order == "exact"
+                            else hypergradient.second_order_finite_difference)
+            grads = second_order(self.supernet, alpha, train_batch, val_batch, xi=settings.lr,
+                                 momentum_buffers=self._momentum_buffers(),
+                                 momentum=self.config.momentum,
+                                 weight_decay=self._weight_decay(), **common)
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        for a, g in zip(alpha, grads, strict=True):
+            a.grad = g
+        self.arch_optimizer.step()
+
+    def weight_step(self, train_batch: Batch, settings: EpochSettings) -> tuple[torch.Tensor, ...]:
+        """w <- SGD step on L_train(w, alpha) with the freshly updated alpha (held fixed)."""
+        images, labels = train_batch
+        weights = {k: w.detach() for k, w in self.architecture().items()}
+        logits = self.supernet(images, weights, settings.drop_path_prob)
+        loss = F.cross_entropy(logits, labels)
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        self.weight_optimizer.step()
+        correct = (logits.argmax(dim=1) == labels).sum()
+        return loss.detach() * labels.numel(), correct
+
+    def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, float]:
+        """One search epoch; returns the schedule values and the running training metrics."""
+        settings = epoch_settings(self.config, self.epoch)
+        self._set_lr(settings.lr)
+        self.train_stream.augmentation = self._augmentation(settings)
+        self.supernet.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        for _ in range(self.steps_per_epoch):
+            train_batch = self.train_stream.next()
+            val_batch = self.val_stream.next()
+            self.arch_step(train_batch, val_batch, settings)
+            step_loss, step_correct = self.weight_step(train_batch, settings)
+            loss_sum += step_loss
+            correct += step_correct
+            seen += train_batch[1].numel()
+            if progress is not None:
+                progress()
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss) or not self._alpha_finite():
+            raise DivergenceError(f"the training loss became {train_loss} in epoch {self.epoch}")
+        return {"lr": settings.lr, "drop_path_prob": settings.drop_path_prob,
+                "cutout_prob": settings.cutout_prob, "train_loss": train_loss,
+                "train_accuracy": correct.item() / seen}
+
+    # ---- evaluation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, weights: EdgeWeights | None = None) -> dict[str, float]:
+        """One-shot validation loss and accuracy on the alpha split, BN in eval mode.
+
+        With `weights` (e.g. a genotype's one-hot encoding) this evaluates the discretised
+        one-shot model of the paper's Section 6.
+        """
+        weights = self.architecture() if weights is None else weights
+        weights = {k: w.to(self.device) for k, w in weights.items()}
+        was_training = self.supernet.training
+        self.supernet.eval()
+        loss_sum, correct, seen = 0.0, 0, 0
+        batches = evaluation_batches(self.val_stream.images, self.val_stream.labels,
+                                     batch_size=max(self.config.batch_size, 256),
+                                     mean=self.dataset.mean, std=self.dataset.std,
+                                     device=self.device)
+        for index, (images, labels) in enumerate(batches):
+            if self.config.val_batches is not None and index >= self.config.val_batches:
+                break
+            logits = self.supernet(images, weights)
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == labels).sum().item()
+            seen += labels.numel()
+        self.supernet.train(was_training)
+        return {"val_loss": loss_sum / seen, "val_accuracy": correct / seen}
+
+    def genotype(self) -> Genotype:
+        return derive(self.architecture(), self.space)
+
+    # ---- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (design.md: one state object)."""
+        return {
+            "epoch": self.epoch,
+            "config": self.config.to_dict(),
+            "supernet": self.supernet.state_dict(),
+            "architecture": self.architecture.state_dict(),
+            "weight_optimizer": self.weight_optimizer.state_dict(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "train_stream": self.train_stream.state_dict(),
+            "val_stream": self.val_stream.state_dict(),
+            "rng": rng_state(self.device),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.supernet.load_state_dict(state["supernet"])
+        self.architecture.load_state_dict(state["architecture"])
+        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.train_stream.load_state_dict(state["train_stream"])
+        self.val_stream.load_state_dict(state["val_stream"])
+        set_rng_state(state["rng"], self.device)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _set_lr(self, lr: float) -> None:
+        for group in self.weight_optimizer.param_groups:
+            group["lr"] = lr
+
+    def _weight_decay(self) -> float:
+        return self.weight_optimizer.param_groups[0]["weight_decay"]
+
+    def _augmentation(self, settings: EpochSettings) -> Augmentation:
+        return Augmentation(crop_padding=self.augmentation.crop_padding,
+                            flip=self.augmentation.flip,
+                            cutout_length=self.augmentation.cutout_length,
+                            cutout_prob=settings.cutout_prob)
+
+    def _momentum_buffers(self) -> dict[str, torch.Tensor]:
+        state = self.weight_optimizer.state
+        buffers = {}
+        for name, p in self.supernet.named_parameters():
+            m = state.get(p, {}).get("momentum_buffer")
+            if m is not None:
+                buffers[name] = m
+        return buffers
+
+    def _alpha_finite(self) -> bool:
+        return all(bool(torch.isfinite(a).all()) for a in self.architecture.parameters_list())
+
+
+def epoch_record(search: Search, train: dict[str, float], val: dict[str, float],
+                 seconds: float) -> dict[str, Any]:
+    """One metrics.jsonl line: losses, accuracies, schedules, softmax(alpha) and the genotype."""
+    weights = search.architecture()
+    return {
+        "epoch": search.epoch,
+        **train,
+        **val,
+        "seconds": round(seconds, 3),
+        "alpha_softmax": {k: [[round(x, 6) for x in row] for row in w.detach().cpu().tolist()]
+                          for k, w in weights.items()},
+        "genotype": search.genotype().to_dict(),
+    }
+
+
+def progress_bar(total: int, description: str, quiet: bool) -> tqdm:
+    """A tqdm bar on stderr, off with --quiet or when stderr is not a terminal."""
+    return tqdm(total=total, desc=description, leave=False, file=sys.stderr,
+                disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def build_search(config: SearchConfig) -> Search:
+    device = resolve_device(config.device)
+    dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
+    return Search(config, dataset, device)
+
+
+def elapsed(start: float) -> float:
+    return time.perf_counter() - start
