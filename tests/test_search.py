@@ -1,0 +1,199 @@
+"""The search loop, its run directory and exact resume (also after SIGKILL)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rdarts.config import resolve
+from rdarts.driver import run_search
+from rdarts.errors import DivergenceError, RunDirError
+from rdarts.runs import RunDir
+from rdarts.search import Search, build_search
+
+TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
+        "max_train_images": 64, "epochs": 3, "val_batches": 1, "device": "cpu"}
+TINY_FLAGS = ["--space", "s3", "--nodes", "2", "--layers", "3", "--channels", "4",
+              "--batch-size", "16", "--max-train-images", "64", "--val-batches", "1",
+              "--device", "cpu"]
+
+
+def _config(**changes):
+    return resolve(overrides={**TINY, **changes})
+
+
+def test_one_search_writes_every_run_file(tmp_path):
+    outcome = run_search(_config(), tmp_path / "run", quiet=True)
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
+            "manifest.json"} <= names
+    records = RunDir(tmp_path / "run").read_metrics()
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    first = records[0]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+                "alpha_softmax", "genotype"):
+        assert key in first
+    assert len(first["alpha_softmax"]["normal"]) == 5  # E = 5 for 2 nodes
+    assert abs(sum(first["alpha_softmax"]["reduce"][0]) - 1) < 1e-4
+    assert records[0]["lr"] > records[2]["lr"]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "completed" and result["genotype"] == outcome.genotype.to_dict()
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and manifest["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("order,second_order", [(1, "finite-difference"),
+                                                (2, "finite-difference"), (2, "exact")])
+def test_every_order_moves_alpha_and_lowers_nothing_to_nan(order, second_order):
+    search = build_search(_config(order=order, second_order=second_order, epochs=1))
+    before = [a.detach().clone() for a in search.architecture.parameters_list()]
+    metrics = search.train_epoch()
+    after = search.architecture.parameters_list()
+    assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    assert metrics["train_loss"] > 0
+
+
+def test_state_dict_round_trip_continues_identically():
+    config = _config(epochs=2)
+    reference = build_search(config)
+    reference.train_epoch()
+    reference.epoch += 1
+    state = copy.deepcopy(reference.state_dict())  # live tensors otherwise
+    reference.train_epoch()
+
+    resumed = build_search(config)
+    resumed.load_state_dict(state)
+    resumed.train_epoch()
+    for a, b in zip(reference.architecture.parameters_list(),
+                    resumed.architecture.parameters_list(), strict=True):
+        assert torch.equal(a, b)
+    for (name, a), b in zip(reference.supernet.state_dict().items(),
+                            resumed.supernet.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_kill_between_metrics_line_and_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+    """The narrowest window: epoch 1's metrics line is written, its checkpoint is not."""
+    reference = run_search(_config(), tmp_path / "reference", quiet=True)
+
+    real_save = RunDir.save_checkpoint
+
+    def save_then_die(self, state):
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt  # stands in for the kill
+        real_save(self, state)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(_config(), tmp_path / "killed", quiet=True)
+    assert len(RunDir(tmp_path / "killed").read_metrics()) == 2  # epochs 0 and 1 logged
+    monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
+    resumed = run_search(_config(), tmp_path / "killed", resume=True, quiet=True)
+    assert resumed.genotype == reference.genotype
+    _assert_same_alpha(tmp_path / "reference", tmp_path / "killed")
+    assert [r["epoch"] for r in RunDir(tmp_path / "killed").read_metrics()] == [0, 1, 2]
+
+
+def _final_alpha(run: Path) -> list[torch.Tensor]:
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    return [state["architecture"][k] for k in sorted(state["architecture"])]
+
+
+def _assert_same_alpha(a: Path, b: Path) -> None:
+    for x, y in zip(_final_alpha(a), _final_alpha(b), strict=True):
+        assert torch.equal(x, y)
+
+
+def _cli(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "rdarts", "search", *TINY_FLAGS, "--epochs", "4",
+            "--quiet", "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_lines", [1, 2])
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, kill_after_lines):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli(tmp_path / "reference"), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli(killed), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if len(RunDir(killed).read_metrics()) >= kill_after_lines:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done = subprocess.run(_cli(killed, "--resume"), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    _assert_same_alpha(tmp_path / "reference", killed)
+    reference = json.loads((tmp_path / "reference" / "genotype.json").read_text())
+    assert json.loads((killed / "genotype.json").read_text()) == reference
+    assert [r["epoch"] for r in RunDir(killed).read_metrics()] == [0, 1, 2, 3]
+
+
+def test_refuses_to_reuse_a_run_directory(tmp_path):
+    run_search(_config(epochs=1), tmp_path / "run", quiet=True)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(RunDirError, match="--resume"):
+        run_search(_config(epochs=1), tmp_path / "run", quiet=True)
+    with pytest.raises(RunDirError, match="different run"):
+        run_search(_config(epochs=1, seed=3), tmp_path / "run", quiet=True)
+    with pytest.raises(RunDirError, match="configuration differs"):
+        run_search(_config(epochs=1, seed=3), tmp_path / "run", resume=True, quiet=True)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    run_search(_config(epochs=1, seed=3), tmp_path / "run", overwrite=True, quiet=True)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() != before
+
+
+def test_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not empty"):
+        run_search(_config(epochs=1), tmp_path, quiet=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_resume_extends_a_finished_run_only_with_same_config(tmp_path):
+    run_search(_config(epochs=1), tmp_path / "run", quiet=True)
+    again = run_search(_config(epochs=1), tmp_path / "run", resume=True, quiet=True)
+    assert len(RunDir(tmp_path / "run").read_metrics()) == 1
+    assert again.result["status"] == "completed"
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    run_search(_config(epochs=1), tmp_path / "run", quiet=True)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(RunDirError, match="unreadable"):
+        run_search(_config(epochs=1), tmp_path / "run", resume=True, quiet=True)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real_epoch = Search.train_epoch
+
+    def poisoned(self, progress=None):
+        if self.epoch == 1:
+            with torch.no_grad():
+                for p in self.supernet.parameters():
+                    p.fill_(float("nan"))
+        return real_epoch(self, progress)
+
+    monkeypatch.setattr(Search, "train_epoch", poisoned)
+    with pytest.raises(DivergenceError, match="checkpoint of epoch 0"):
+        run_search(_config(), run_dir, quiet=True)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in state["supernet"].values() if t.is_floating_point())
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "diverged"
+    assert len(RunDir(run_dir).read_metrics()) == 1
