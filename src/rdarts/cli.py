@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from rdarts import __version__
-from rdarts.config import CUTOUT_SCHEDULES, PRESETS, SECOND_ORDER_METHODS, SearchConfig
+from rdarts.config import (
+    CUTOUT_SCHEDULES,
+    HESSIAN_MODES,
+    PRESETS,
+    SECOND_ORDER_METHODS,
+    SearchConfig,
+)
 from rdarts.errors import DivergenceError, RdartsError
 
 EXIT_USAGE = 2
@@ -52,6 +58,12 @@ HELP = {
     "cutout_prob": "maximum probability of applying Cutout to a training image (0 disables)",
     "cutout_schedule": "linear: ramp the Cutout probability over the search (paper); constant",
     "val_batches": "cap on the validation batches of the per-epoch one-shot evaluation",
+    "hessian_every": "compute lambda_max of the validation Hessian w.r.t. alpha every K epochs "
+                     "(1; 0 disables)",
+    "hessian_batches": "validation batches the Hessian is averaged over (1, as the paper)",
+    "hessian_mode": "train: BN uses batch statistics (the paper); eval: running statistics",
+    "hessian_shift": "add the alpha weight decay times I to the Hessian, as the reference code",
+    "save_every": "also keep checkpoints/epoch-NNNN.pt every K epochs (0: only the latest)",
     "seed": "random seed (0)",
     "device": "auto, cpu, cuda or cuda:N",
 }
@@ -72,6 +84,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["choices"] = SECOND_ORDER_METHODS
         if field.name == "cutout_schedule":
             kwargs["choices"] = CUTOUT_SCHEDULES
+        if field.name == "hessian_mode":
+            kwargs["choices"] = HESSIAN_MODES
         if field.name == "order":
             kwargs["choices"] = (1, 2)
         group.add_argument(flag, **kwargs)
@@ -102,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(search)
     search.set_defaults(handler=_search)
 
+    hessian = commands.add_parser(
+        "hessian", help="lambda_max (and the spectrum) of a run's validation Hessian w.r.t. alpha",
+        description="Compute the curvature of the validation loss w.r.t. alpha (spec section "
+                    "5) from a run's checkpoint: lambda_max and lambda_min by Lanczos, and with "
+                    "--spectrum the dense Hessian's eigenvalues. Prints JSON and writes it to "
+                    "RUN_DIR/hessian/epoch-NNNN.json.",
+    )
+    hessian.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory")
+    hessian.add_argument("--epoch", type=int,
+                         help="use checkpoints/epoch-NNNN.pt (saved with --save-every); "
+                              "default: the latest checkpoint")
+    hessian.add_argument("--batches", type=int, help="validation batches to average (default: "
+                                                     "the run's --hessian-batches)")
+    hessian.add_argument("--spectrum", action="store_true",
+                         help="also build the dense Hessian and print all its eigenvalues")
+    hessian.add_argument("--mode", choices=HESSIAN_MODES, help="BN mode (default: the run's)")
+    hessian.add_argument("--shift", action=argparse.BooleanOptionalAction, default=None,
+                         help="add the alpha weight decay times I (default: the run's)")
+    hessian.add_argument("--device", help="auto, cpu, cuda, cuda:N (default: the run's)")
+    hessian.set_defaults(handler=_hessian)
+
     spaces = commands.add_parser("spaces", help="list the built-in search spaces or show one",
                                  description="List the built-in search spaces, or print one "
                                              "(or a YAML space file) edge by edge.")
@@ -121,6 +156,33 @@ def _search(args: argparse.Namespace) -> int:
                          quiet=args.quiet)
     print(f"genotype:\n{outcome.genotype}")
     print(f"run directory: {outcome.run_dir}")
+    return 0
+
+
+def _hessian(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from rdarts.config import from_dict
+    from rdarts.runs import RunDir
+    from rdarts.search import build_search
+
+    run_dir = RunDir(args.run_dir)
+    if not run_dir.holds_run():
+        raise RdartsError(f"{run_dir.path} holds no rdarts run (no config.yaml)")
+    changes = {"hessian_mode": args.mode, "hessian_shift": args.shift, "device": args.device}
+    config = dataclasses.replace(from_dict(run_dir.read_config()),
+                                 **{k: v for k, v in changes.items() if v is not None})
+    if args.batches is not None and args.batches < 1:
+        raise RdartsError("--batches must be >= 1")
+    search = build_search(config)
+    state = run_dir.load_checkpoint(map_location=search.device, epoch=args.epoch)
+    search.load_state_dict(state)
+    search.epoch = state["epoch"] - 1  # the epoch the checkpoint ends; same batches as logged
+    record = {"run": str(run_dir.path), "epoch": search.epoch, "mode": config.hessian_mode,
+              "shift": config.hessian_shift,
+              **search.measure_curvature(args.batches, with_spectrum=args.spectrum)}
+    run_dir.write_json(f"hessian/epoch-{search.epoch:04d}.json", record)
+    print(json.dumps(record))
     return 0
 
 

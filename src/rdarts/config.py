@@ -17,6 +17,7 @@ from rdarts.errors import ConfigError
 
 SECOND_ORDER_METHODS = ("finite-difference", "exact")
 CUTOUT_SCHEDULES = ("linear", "constant")
+HESSIAN_MODES = ("train", "eval")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class SearchConfig:
     cutout_prob: float = 0.0  # maximum Cutout probability
     cutout_schedule: str = "linear"
     val_batches: int | None = None  # cap on one-shot validation batches per epoch (None: all)
+    hessian_every: int = 1  # lambda_max every K epochs (0: never); spec section 5
+    hessian_batches: int = 1  # validation batches the Hessian is averaged over
+    hessian_mode: str = "train"  # BN with batch statistics (the paper) or "eval"
+    hessian_shift: bool = False  # add the alpha weight decay * I, as the reference code does
+    save_every: int = 0  # also keep checkpoints/epoch-NNNN.pt every K epochs (0: latest only)
     seed: int = 0
     device: str = "auto"
 
@@ -90,6 +96,11 @@ def _check_range(config: SearchConfig) -> None:
         (config.cutout_schedule in CUTOUT_SCHEDULES,
          f"cutout_schedule must be one of {', '.join(CUTOUT_SCHEDULES)}"),
         (config.nodes is None or config.nodes >= 1, "nodes must be >= 1"),
+        (config.hessian_every >= 0, "hessian_every must be >= 0"),
+        (config.hessian_batches >= 1, "hessian_batches must be >= 1"),
+        (config.hessian_mode in HESSIAN_MODES,
+         f"hessian_mode must be one of {', '.join(HESSIAN_MODES)}"),
+        (config.save_every >= 0, "save_every must be >= 0"),
         (config.max_train_images is None or config.max_train_images >= 2,
          "max_train_images must be >= 2"),
         (config.lr > 0 and config.arch_lr > 0, "learning rates must be positive"),

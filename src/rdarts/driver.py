@@ -77,6 +77,8 @@ def _run_epoch(search: Search, run_dir: RunDir, quiet: bool, log: TextIO) -> Non
         finally:
             bar.close()
         val = search.evaluate()
+        if search.curvature_due():
+            val.update(search.measure_curvature())
     except DivergenceError as error:
         last = search.epoch - 1
         kept = (f"the checkpoint of epoch {last} in {run_dir.path} is kept" if last >= 0
@@ -88,11 +90,16 @@ def _run_epoch(search: Search, run_dir: RunDir, quiet: bool, log: TextIO) -> Non
     run_dir.append_metrics(record)
     save_genotype(search.genotype(), run_dir.file("genotype.json"))
     search.epoch += 1
-    run_dir.save_checkpoint(search.state_dict())
+    state = search.state_dict()
+    run_dir.save_checkpoint(state)
+    if config.save_every and search.epoch % config.save_every == 0:
+        run_dir.save_epoch_checkpoint(search.epoch - 1, state)
     _say(log, quiet, f"epoch {record['epoch'] + 1}/{config.epochs}  "
          f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
          f"one-shot val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}  "
-         f"lr {record['lr']:.4f}  {record['seconds']:.1f}s")
+         f"lr {record['lr']:.4f}"
+         + (f"  lambda_max {record['lambda_max']:.4f}" if "lambda_max" in record else "")
+         + f"  {record['seconds']:.1f}s")
 
 
 def _say(log: TextIO, quiet: bool, message: str) -> None:

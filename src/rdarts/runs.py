@@ -170,7 +170,7 @@ class RunDir:
             self.file(name).unlink(missing_ok=True)
         for extra in self.path.glob(".*.tmp"):
             extra.unlink(missing_ok=True)
-        for sub in ("epochs",):
+        for sub in ("checkpoints", "hessian"):
             shutil.rmtree(self.file(sub), ignore_errors=True)
 
     def read_config(self) -> dict[str, Any]:
@@ -209,19 +209,36 @@ class RunDir:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(self.checkpoint, state)
 
-    def load_checkpoint(self, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        return self.file("checkpoints") / f"epoch-{epoch:04d}.pt"
+
+    def save_epoch_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
+        """Keep the state at the end of `epoch` (for offline Hessians and discretisation)."""
+        atomic_torch_save(self.epoch_checkpoint(epoch), state)
+
+    def saved_epochs(self) -> list[int]:
+        paths = self.file("checkpoints").glob("epoch-*.pt")
+        return sorted(int(p.stem.split("-")[1]) for p in paths)
+
+    def load_checkpoint(self, map_location: torch.device | str = "cpu",
+                        epoch: int | None = None) -> dict[str, Any]:
+        path = self.checkpoint if epoch is None else self.epoch_checkpoint(epoch)
         try:
-            state = torch.load(self.checkpoint, map_location=map_location, weights_only=False)
+            state = torch.load(path, map_location=map_location, weights_only=False)
         except FileNotFoundError:
-            raise RunDirError(f"{self.checkpoint} does not exist") from None
+            if epoch is not None:
+                saved = ", ".join(map(str, self.saved_epochs())) or "none (see --save-every)"
+                raise RunDirError(f"no checkpoint of epoch {epoch} in {self.path}; "
+                                  f"saved epochs: {saved}") from None
+            raise RunDirError(f"{path} does not exist") from None
         except Exception as error:  # torch raises many types for a damaged file
             raise RunDirError(
-                f"checkpoint {self.checkpoint} is unreadable ({type(error).__name__}: "
+                f"checkpoint {path} is unreadable ({type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else 'corrupted'}); "
                 "restore it or start again with --overwrite"
             ) from None
         if not isinstance(state, dict) or "epoch" not in state:
-            raise RunDirError(f"checkpoint {self.checkpoint} does not hold an rdarts search state")
+            raise RunDirError(f"checkpoint {path} does not hold an rdarts search state")
         return state
 
     def write_json(self, name: str, data: Any) -> None:
@@ -237,7 +254,7 @@ class RunDir:
 
 
 # Options that change how a run is executed or shown, not what it computes.
-RESUMABLE_CHANGES = frozenset({"device", "quiet", "data_dir", "download"})
+RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every"})
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

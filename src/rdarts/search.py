@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from rdarts import hypergradient
+from rdarts import curvature, hypergradient
 from rdarts.config import SearchConfig
 from rdarts.data import (
     Augmentation,
@@ -29,6 +29,7 @@ from rdarts.data import (
     ImageDataset,
     evaluation_batches,
     load_dataset,
+    normalize,
     split_train_val,
     subset,
 )
@@ -36,7 +37,7 @@ from rdarts.errors import DivergenceError
 from rdarts.genotype import Genotype, derive
 from rdarts.schedules import cosine_lr, linear_ramp
 from rdarts.spaces import SearchSpace, get_space
-from rdarts.supernet import Architecture, EdgeWeights, Supernet
+from rdarts.supernet import Architecture, EdgeWeights, Supernet, alpha_entry_names
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -121,6 +122,7 @@ class Search:
                                                betas=(config.arch_beta1, config.arch_beta2),
                                                weight_decay=config.arch_weight_decay)
         self.epoch = 0  # the next epoch to run
+        self.top_eigenvector: torch.Tensor | None = None  # warm start for the next Lanczos run
 
     @property
     def steps_per_epoch(self) -> int:
@@ -215,6 +217,94 @@ class Search:
     def genotype(self) -> Genotype:
         return derive(self.architecture(), self.space)
 
+    # ---- curvature (spec section 5) -----------------------------------------------------
+    def curvature_due(self) -> bool:
+        every = self.config.hessian_every
+        return every > 0 and ((self.epoch + 1) % every == 0 or self.epoch + 1 == self.config.epochs)
+
+    def curvature_batches(self, count: int) -> list[Batch]:
+        """`count` random validation batches, drawn from a generator seeded by (seed, epoch).
+
+        A private generator, so that measuring the curvature never shifts the batches or the
+        random draws of the search itself: a run with and without it follows the same path.
+        """
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
+        images, labels = self.val_stream.images, self.val_stream.labels
+        size = min(self.config.batch_size, len(labels))
+        batches = []
+        for _ in range(count):
+            index = torch.randperm(len(labels), generator=generator)[:size].to(labels.device)
+            batches.append((normalize(images[index], self.dataset.mean, self.dataset.std),
+                            labels[index]))
+        return batches
+
+    def curvature_operator(self, batches: list[Batch]) -> curvature.HessianOperator:
+        """H = mean over batches of nabla^2_alpha L_val(w, alpha) (+ alpha weight decay * I).
+
+        w is held fixed; every closure runs on scratch copies of the BN buffers, so the
+        running statistics of the search are untouched (the network's mode is set by callers).
+        """
+        params = {name: p.detach() for name, p in self.supernet.named_parameters()}
+
+        def closure(batch: Batch) -> curvature.LossFn:
+            return lambda alpha: hypergradient.loss_at(self.supernet, params, list(alpha), batch)
+
+        shift = self.config.arch_weight_decay if self.config.hessian_shift else 0.0
+        return curvature.HessianOperator([closure(b) for b in batches],
+                                         self.architecture.parameters_list(), shift)
+
+    def measure_curvature(self, batches: int | None = None,
+                          with_spectrum: bool = False) -> dict[str, Any]:
+        """lambda_max, lambda_min and what they cost; per-batch spread when averaging m > 1
+        batches; the alpha entries that dominate the top eigenvector; optionally the dense
+        Hessian's whole spectrum (the paper's Figures 13/14). Leaves the search state and
+        every RNG as they were."""
+        count = self.config.hessian_batches if batches is None else batches
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = self.supernet.training
+        self.supernet.train(self.config.hessian_mode == "train")
+        try:
+            with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+                record = self._curvature_record(self.curvature_batches(count), with_spectrum)
+        finally:
+            self.supernet.train(was_training)
+        return record
+
+    def _curvature_record(self, batches: list[Batch], with_spectrum: bool) -> dict[str, Any]:
+        start = time.perf_counter()
+        with self.curvature_operator(batches) as operator:
+            result = curvature.lanczos_extremes(operator.matvec, operator.n,
+                                                init=self.top_eigenvector)
+            products = operator.products
+            hessian = curvature.dense_hessian(operator) if with_spectrum else None
+        self.top_eigenvector = result.eigenvector.detach().cpu()
+        record: dict[str, Any] = {
+            "lambda_max": result.lambda_max,
+            "lambda_min": result.lambda_min,
+            "hessian_products": products,
+            "hessian_seconds": round(time.perf_counter() - start, 4),
+            "hessian_residual": result.residual,
+            "hessian_batches": len(batches),
+            "lambda_max_dominant": [
+                [name, round(value, 4)] for name, value in curvature.dominant_entries(
+                    result.eigenvector, alpha_entry_names(self.space), k=5)
+            ],
+        }
+        if len(batches) > 1:
+            per_batch = []
+            for batch in batches:
+                with self.curvature_operator([batch]) as operator:
+                    per_batch.append(
+                        curvature.lanczos_extremes(operator.matvec, operator.n).lambda_max)
+            record["lambda_max_per_batch"] = per_batch
+            record["lambda_max_std"] = float(np.std(per_batch))
+        if hessian is not None:
+            eigenvalues = curvature.spectrum(hessian)
+            record["spectrum"] = eigenvalues.tolist()
+            record["top30_by_magnitude"] = curvature.top_by_magnitude(eigenvalues, 30).tolist()
+            record["lambda_max_dense"] = float(eigenvalues[0])
+        return record
+
     # ---- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (design.md: one state object)."""
@@ -228,6 +318,7 @@ class Search:
             "train_stream": self.train_stream.state_dict(),
             "val_stream": self.val_stream.state_dict(),
             "rng": rng_state(self.device),
+            "top_eigenvector": self.top_eigenvector,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -239,6 +330,7 @@ class Search:
         self.train_stream.load_state_dict(state["train_stream"])
         self.val_stream.load_state_dict(state["val_stream"])
         set_rng_state(state["rng"], self.device)
+        self.top_eigenvector = state.get("top_eigenvector")
 
     # ---- helpers ------------------------------------------------------------------------
     def _set_lr(self, lr: float) -> None:
@@ -267,7 +359,7 @@ class Search:
         return all(bool(torch.isfinite(a).all()) for a in self.architecture.parameters_list())
 
 
-def epoch_record(search: Search, train: dict[str, float], val: dict[str, float],
+def epoch_record(search: Search, train: dict[str, float], val: dict[str, Any],
                  seconds: float) -> dict[str, Any]:
     """One metrics.jsonl line: losses, accuracies, schedules, softmax(alpha) and the genotype."""
     weights = search.architecture()

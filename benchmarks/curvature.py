@@ -1,0 +1,113 @@
+"""lambda_max by Lanczos versus the dense Hessian of L_val w.r.t. alpha: seconds and agreement.
+
+Prints one JSON object. Settings (issue 3), random 32x32x3 images with 10 classes, the supernet
+first trained for a few first-order search iterations so that it is not at its initialisation:
+(a) S3, 5 cells, 8 channels, batch 32 (n = 84); (b) S1, 8 cells, 16 channels, batch 64
+(n = 56); (c) the DARTS space, 5 cells, 8 channels, batch 32 (n = 224). Both computations use
+the same validation batch, BN in training mode (as the paper), through `Search`'s own operator.
+The dense Hessian is n Hessian-vector products (batched `chunk` columns at a time).
+
+    python benchmarks/curvature.py [--settings a,b,c] [--chunk 28] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+SETTINGS = {
+    "a": {"space": "s3", "layers": 5, "channels": 8, "batch_size": 32},
+    "b": {"space": "s1", "layers": 8, "channels": 16, "batch_size": 64},
+    "c": {"space": "darts", "layers": 5, "channels": 8, "batch_size": 32},
+}
+WARMUP_ITERATIONS = 5
+
+
+def _search(setting: str, device_name: str):
+    import torch
+
+    from rdarts.config import resolve
+    from rdarts.data import ImageDataset
+    from rdarts.search import Search, epoch_settings, resolve_device
+
+    batch = SETTINGS[setting]["batch_size"]
+    count = 2 * batch * (WARMUP_ITERATIONS + 1)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (count,), generator=generator)
+    dataset = ImageDataset(name="random", train_images=images, train_labels=labels,
+                           test_images=images[:batch], test_labels=labels[:batch],
+                           num_classes=10, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    config = resolve(overrides={**SETTINGS[setting], "order": 1, "device": device_name})
+    search = Search(config, dataset, resolve_device(device_name))
+    settings = epoch_settings(config, 0)
+    for _ in range(WARMUP_ITERATIONS):
+        train_batch, val_batch = search.train_stream.next(), search.val_stream.next()
+        search.arch_step(train_batch, val_batch, settings)
+        search.weight_step(train_batch, settings)
+    return search
+
+
+def measure(setting: str, chunk: int, device_name: str) -> dict:
+    import torch
+
+    from rdarts import curvature
+
+    search = _search(setting, device_name)
+    batches = search.curvature_batches(1)
+    sync = (lambda: torch.cuda.synchronize(search.device)) if search.device.type == "cuda" \
+        else (lambda: None)
+
+    sync()
+    start = time.perf_counter()
+    with search.curvature_operator(batches) as operator:
+        lanczos = curvature.lanczos_extremes(operator.matvec, operator.n)
+        lanczos_products = operator.products
+    sync()
+    lanczos_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with search.curvature_operator(batches) as operator:
+        hessian = curvature.dense_hessian(operator, chunk=chunk)
+        dense_products = operator.products
+    eigenvalues = curvature.spectrum(hessian)
+    sync()
+    dense_seconds = time.perf_counter() - start
+    dense_max = float(eigenvalues[0])
+    return {
+        "setting": SETTINGS[setting],
+        "n": operator.n,
+        "lambda_max_lanczos": lanczos.lambda_max,
+        "lambda_max_dense": dense_max,
+        "relative_difference": abs(lanczos.lambda_max - dense_max) / abs(dense_max),
+        "largest_magnitude_eigenvalue": float(curvature.top_by_magnitude(eigenvalues, 1)[0]),
+        "lanczos_seconds": round(lanczos_seconds, 3),
+        "lanczos_products": lanczos_products,
+        "lanczos_residual": lanczos.residual,
+        "dense_seconds": round(dense_seconds, 3),
+        "dense_products": dense_products,
+        "speedup": round(dense_seconds / lanczos_seconds, 2),
+        "device": str(search.device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", default="a,b,c")
+    parser.add_argument("--chunk", type=int, default=28,
+                        help="Hessian columns per batched product in the dense computation")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    results = {}
+    for setting in args.settings.split(","):
+        results[setting] = measure(setting, args.chunk, args.device)
+        print(f"{setting}: lanczos {results[setting]['lanczos_seconds']} s, dense "
+              f"{results[setting]['dense_seconds']} s", file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
