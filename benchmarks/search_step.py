@@ -36,7 +36,8 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
 
     from rdarts.config import resolve
     from rdarts.data import ImageDataset
-    from rdarts.search import Search, epoch_settings, resolve_device
+    from rdarts.runtime import resolve_device
+    from rdarts.search import Search, epoch_settings
 
     device = resolve_device(device_name)
     batch = SETTINGS[setting]["batch_size"]

@@ -16,10 +16,13 @@ from dataclasses import fields
 from rdarts import __version__
 from rdarts.config import (
     CUTOUT_SCHEDULES,
+    EVAL_MODES,
     HESSIAN_MODES,
     PRESETS,
     SECOND_ORDER_METHODS,
+    TRAIN_PRESETS,
     SearchConfig,
+    TrainConfig,
 )
 from rdarts.errors import DivergenceError, RdartsError
 
@@ -69,12 +72,35 @@ HELP = {
 }
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("search settings (override --preset and --config)")
-    for field in fields(SearchConfig):
+TRAIN_HELP = {
+    **{k: HELP[k] for k in ("dataset", "data_dir", "download", "max_train_images", "lr",
+                            "momentum", "grad_clip", "crop_padding", "flip", "cutout_length",
+                            "seed", "device")},
+    "eval": "test: train on the whole training set, report test error (the paper); holdout: "
+            "hold out part of the training set and report its error (for selection)",
+    "holdout_fraction": "share of the training set held out with --eval holdout (0.1)",
+    "epochs": "training epochs (paper: 600)",
+    "layers": "cells (paper: 20 on CIFAR-10, 8 on CIFAR-100 and SVHN)",
+    "channels": "initial channels (paper: 36 on CIFAR-10, 16 on CIFAR-100 and SVHN)",
+    "batch_size": "minibatch size (96)",
+    "lr_min": "final learning rate of the cosine schedule (0)",
+    "weight_decay": "L2 factor (3e-4)",
+    "auxiliary": "auxiliary head after cell 2*layers//3",
+    "auxiliary_weight": "weight of the auxiliary loss (0.4)",
+    "drop_path": "maximum drop-path probability on non-identity ops, ramped from 0 (0.2)",
+    "cutout_prob": "probability of Cutout per image (1)",
+    "channels_last": "channels_last memory format on CUDA",
+    "amp": "bf16 autocast on CUDA",
+}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, cls: type = SearchConfig,
+                      helps: dict[str, str] = HELP) -> None:
+    group = parser.add_argument_group("settings (override --preset and --config)")
+    for field in fields(cls):
         flag = "--" + field.name.replace("_", "-")
         kind = str(field.type).replace(" | None", "")
-        kwargs: dict = {"dest": field.name, "default": None, "help": HELP[field.name]}
+        kwargs: dict = {"dest": field.name, "default": None, "help": helps[field.name]}
         if kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -86,6 +112,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["choices"] = CUTOUT_SCHEDULES
         if field.name == "hessian_mode":
             kwargs["choices"] = HESSIAN_MODES
+        if field.name == "eval":
+            kwargs["choices"] = EVAL_MODES
         if field.name == "order":
             kwargs["choices"] = (1, 2)
         group.add_argument(flag, **kwargs)
@@ -115,6 +143,37 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     _add_config_flags(search)
     search.set_defaults(handler=_search)
+
+    train = commands.add_parser(
+        "train", help="train a genotype from scratch (final evaluation or selection run)",
+        description="Train a genotype from scratch with the paper's evaluation settings (spec "
+                    "section 10). GENOTYPE is a genotype JSON file or a search run directory.",
+    )
+    train.add_argument("genotype", metavar="GENOTYPE", help="genotype.json or a run directory")
+    train.add_argument("--out", required=True, help="run directory (created; one per run)")
+    train.add_argument("--preset", choices=sorted(TRAIN_PRESETS),
+                       help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
+                            "quick: a CPU-sized short retraining")
+    train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--overwrite", action="store_true", help="discard the run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    _add_config_flags(train, TrainConfig, TRAIN_HELP)
+    train.set_defaults(handler=_train)
+
+    discretize = commands.add_parser(
+        "discretize", help="one-shot accuracy with softmax(alpha) versus the one-hot genotype",
+        description="The paper's Section 6 experiment: evaluate the search network on the "
+                    "validation split with softmax(alpha) and with alpha replaced by the "
+                    "genotype's one-hot selection (search weights kept), and report the drop. "
+                    "Prints JSON and writes RUN_DIR/discretization.json.",
+    )
+    discretize.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory")
+    which = discretize.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=int, help="a saved epoch (checkpoints/epoch-NNNN.pt)")
+    which.add_argument("--all", action="store_true", help="every saved epoch")
+    discretize.add_argument("--device", help="auto, cpu, cuda, cuda:N (default: the run's)")
+    discretize.set_defaults(handler=_discretize)
 
     hessian = commands.add_parser(
         "hessian", help="lambda_max (and the spectrum) of a run's validation Hessian w.r.t. alpha",
@@ -159,28 +218,86 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hessian(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rdarts.config import resolve_train
+    from rdarts.genotype import load_genotype
+    from rdarts.train import run_training
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if getattr(args, f.name) is not None}
+    config = resolve_train(args.preset, args.config, overrides)
+    source = Path(args.genotype)
+    genotype = load_genotype(source / "genotype.json" if source.is_dir() else source)
+    outcome = run_training(config, genotype, args.out, resume=args.resume,
+                           overwrite=args.overwrite, quiet=args.quiet)
+    result = outcome.result
+    name = "test" if config.eval == "test" else "val"
+    print(f"{name} error: {100 * result[f'{name}_error']:.2f}%  parameters: "
+          f"{result['parameters'] / 1e6:.3f}M")
+    print(f"run directory: {outcome.run_dir}")
+    return 0
+
+
+def _load_search_run(run_dir_path: str, device: str | None):
     import dataclasses
 
     from rdarts.config import from_dict
     from rdarts.runs import RunDir
     from rdarts.search import build_search
 
-    run_dir = RunDir(args.run_dir)
+    run_dir = RunDir(run_dir_path)
     if not run_dir.holds_run():
         raise RdartsError(f"{run_dir.path} holds no rdarts run (no config.yaml)")
-    changes = {"hessian_mode": args.mode, "hessian_shift": args.shift, "device": args.device}
-    config = dataclasses.replace(from_dict(run_dir.read_config()),
-                                 **{k: v for k, v in changes.items() if v is not None})
+    config = from_dict(run_dir.read_config())
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
+    return run_dir, config, build_search(config)
+
+
+def _discretize(args: argparse.Namespace) -> int:
+    from rdarts.genotype import one_hot
+
+    run_dir, _, search = _load_search_run(args.run_dir, args.device)
+    epochs: list[int | None] = [args.epoch]
+    if args.all:
+        epochs = list(run_dir.saved_epochs())
+        if not epochs:
+            raise RdartsError(f"{run_dir.path} has no saved epochs (search with --save-every)")
+    records = []
+    for epoch in epochs:
+        state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
+        search.load_state_dict(state)
+        genotype = search.genotype()
+        continuous = search.evaluate()
+        discrete = search.evaluate(one_hot(genotype, search.space))
+        records.append({
+            "epoch": state["epoch"] - 1,
+            "one_shot_accuracy": continuous["val_accuracy"],
+            "discretized_accuracy": discrete["val_accuracy"],
+            "drop": continuous["val_accuracy"] - discrete["val_accuracy"],
+            "one_shot_loss": continuous["val_loss"],
+            "discretized_loss": discrete["val_loss"],
+            "genotype": genotype.to_dict(),
+        })
+    run_dir.write_json("discretization.json", records)
+    print(json.dumps(records if args.all else records[0]))
+    return 0
+
+
+def _hessian(args: argparse.Namespace) -> int:
+    run_dir, config, search = _load_search_run(args.run_dir, args.device)
     if args.batches is not None and args.batches < 1:
         raise RdartsError("--batches must be >= 1")
-    search = build_search(config)
     state = run_dir.load_checkpoint(map_location=search.device, epoch=args.epoch)
     search.load_state_dict(state)
     search.epoch = state["epoch"] - 1  # the epoch the checkpoint ends; same batches as logged
-    record = {"run": str(run_dir.path), "epoch": search.epoch, "mode": config.hessian_mode,
-              "shift": config.hessian_shift,
-              **search.measure_curvature(args.batches, with_spectrum=args.spectrum)}
+    mode = args.mode or config.hessian_mode
+    shift = config.hessian_shift if args.shift is None else args.shift
+    record = {"run": str(run_dir.path), "epoch": search.epoch, "mode": mode, "shift": shift,
+              **search.measure_curvature(args.batches, with_spectrum=args.spectrum, mode=mode,
+                                         shift=shift)}
     run_dir.write_json(f"hessian/epoch-{search.epoch:04d}.json", record)
     print(json.dumps(record))
     return 0

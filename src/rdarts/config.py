@@ -78,7 +78,56 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-FIELD_TYPES = {f.name: f.type for f in fields(SearchConfig)}
+EVAL_MODES = ("test", "holdout")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training a genotype from scratch; defaults are the paper's CIFAR-10 evaluation (spec 10)."""
+
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    download: bool = False
+    max_train_images: int | None = None
+    eval: str = "test"  # test: full training set, test error; holdout: validation error
+    holdout_fraction: float = 0.1  # share of the training set held out with --eval holdout
+    epochs: int = 600
+    layers: int = 20
+    channels: int = 36
+    batch_size: int = 96
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    auxiliary: bool = True
+    auxiliary_weight: float = 0.4
+    drop_path: float = 0.2  # ramps linearly from 0 over the epochs
+    crop_padding: int = 4
+    flip: bool = True
+    cutout_length: int = 16
+    cutout_prob: float = 1.0
+    channels_last: bool = False  # CUDA memory format; measure before turning on
+    amp: bool = False  # bf16 autocast on CUDA; measure before turning on
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "paper-c10": {"dataset": "cifar10"},
+    "paper-c100": {"dataset": "cifar100", "channels": 16, "layers": 8},
+    "paper-svhn": {"dataset": "svhn", "channels": 16, "layers": 8},
+    # CPU-sized: a short retraining for selection runs and smoke tests.
+    "quick": {"dataset": "fashion-mnist", "epochs": 3, "channels": 8, "layers": 5,
+              "batch_size": 64, "max_train_images": 2000, "cutout_length": 8},
+}
+
+
+def _field_types(cls: type) -> dict[str, str]:
+    return {f.name: str(f.type) for f in fields(cls)}
 
 
 def _check_range(config: SearchConfig) -> None:
@@ -112,15 +161,15 @@ def _check_range(config: SearchConfig) -> None:
             raise ConfigError(message)
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(types: dict[str, str], name: str, value: Any) -> Any:
     """Check a YAML value against the field's type (ints accepted where floats are expected)."""
-    kind = FIELD_TYPES[name]
-    optional = "None" in str(kind)
+    kind = types[name]
+    optional = "None" in kind
     if value is None:
         if optional:
             return None
         raise ConfigError(f"option {name!r} must not be empty")
-    base = str(kind).replace(" | None", "")
+    base = kind.replace(" | None", "")
     if base == "bool":
         ok = isinstance(value, bool)
     elif base == "int":
@@ -135,18 +184,21 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def normalise_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
+def normalise_keys(values: dict[str, Any], where: str,
+                   cls: type = SearchConfig) -> dict[str, Any]:
+    """Option names with dashes or underscores, values checked against `cls`'s field types."""
+    types = _field_types(cls)
     out = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in FIELD_TYPES:
-            known = ", ".join(sorted(FIELD_TYPES))
+        if name not in types:
+            known = ", ".join(sorted(types))
             raise ConfigError(f"{where}: unknown option {key!r}; known options: {known}")
-        out[name] = _coerce(name, value)
+        out[name] = _coerce(types, name, value)
     return out
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
+def load_config_file(path: str | Path, cls: type = SearchConfig) -> dict[str, Any]:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -158,27 +210,67 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of options, got {data!r}")
-    return normalise_keys(data, str(path))
+    return normalise_keys(data, str(path), cls)
+
+
+def _layered(cls: type, presets: dict[str, dict[str, Any]], preset: str | None,
+             config_file: str | Path | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in presets:
+            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
+        values.update(presets[preset])
+    if config_file is not None:
+        values.update(load_config_file(config_file, cls))
+    values.update(normalise_keys(overrides or {}, "command line", cls))
+    return values
 
 
 def resolve(preset: str | None = None, config_file: str | Path | None = None,
             overrides: dict[str, Any] | None = None) -> SearchConfig:
-    """Defaults < preset < config file < overrides; validated."""
-    values: dict[str, Any] = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
-    if config_file is not None:
-        values.update(load_config_file(config_file))
-    values.update(normalise_keys(overrides or {}, "command line"))
-    config = SearchConfig(**values)
+    """Search settings: defaults < preset < config file < overrides; validated."""
+    config = SearchConfig(**_layered(SearchConfig, PRESETS, preset, config_file, overrides))
     _check_range(config)
     return config
 
 
 def from_dict(data: dict[str, Any]) -> SearchConfig:
-    """Rebuild a configuration from a run directory's config.yaml."""
+    """Rebuild a search configuration from a run directory's config.yaml."""
     config = SearchConfig(**normalise_keys(data, "config.yaml"))
     _check_range(config)
+    return config
+
+
+def _check_train_range(config: TrainConfig) -> None:
+    checks = [
+        (config.epochs >= 1, "epochs must be >= 1"),
+        (config.layers >= 3, "layers must be >= 3"),
+        (config.channels >= 2 and config.channels % 2 == 0, "channels must be even and >= 2"),
+        (config.batch_size >= 1, "batch_size must be >= 1"),
+        (config.eval in EVAL_MODES, f"eval must be one of {', '.join(EVAL_MODES)}"),
+        (0.0 < config.holdout_fraction < 1.0, "holdout_fraction must be in (0, 1)"),
+        (0.0 <= config.drop_path < 1.0, "drop_path must be in [0, 1)"),
+        (0.0 <= config.cutout_prob <= 1.0, "cutout_prob must be in [0, 1]"),
+        (config.auxiliary_weight >= 0, "auxiliary_weight must be >= 0"),
+        (config.max_train_images is None or config.max_train_images >= 2,
+         "max_train_images must be >= 2"),
+        (config.device in ("auto", "cpu") or config.device.startswith("cuda"),
+         f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def resolve_train(preset: str | None = None, config_file: str | Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Training settings: defaults < preset < config file < overrides; validated."""
+    config = TrainConfig(**_layered(TrainConfig, TRAIN_PRESETS, preset, config_file, overrides))
+    _check_train_range(config)
+    return config
+
+
+def train_from_dict(data: dict[str, Any]) -> TrainConfig:
+    config = TrainConfig(**normalise_keys(data, "config.yaml", TrainConfig))
+    _check_train_range(config)
     return config

@@ -1,8 +1,9 @@
-"""The search driver: a `Search` plus its run directory (metrics, checkpoints, results).
+"""Drivers: an epoch-based task (a search, a training) plus its run directory.
 
 Order of writes per epoch, chosen so that a kill at any moment loses nothing and a resume is
-exact: (1) append the epoch's metrics line, (2) replace genotype.json, (3) replace
-checkpoint.pt. A resume trims metrics lines the checkpoint does not cover and redoes them.
+exact: (1) append the epoch's metrics line, (2) replace the task's own epoch files (the
+search's genotype.json), (3) replace checkpoint.pt. A resume trims metrics lines that the
+checkpoint does not cover and redoes those epochs.
 """
 
 from __future__ import annotations
@@ -11,95 +12,112 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
+
+import torch
+from tqdm import tqdm
 
 from rdarts.config import SearchConfig
 from rdarts.errors import DivergenceError
-from rdarts.genotype import Genotype, save_genotype
+from rdarts.genotype import Genotype
 from rdarts.runs import RunDir, manifest
-from rdarts.search import Search, build_search, epoch_record, progress_bar
+
+
+class EpochTask(Protocol):
+    """What the driver needs from a search or a training run."""
+
+    epoch: int  # the next epoch to run
+    device: torch.device
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def steps_per_epoch(self) -> int: ...
+    def describe(self) -> str: ...
+    def run_epoch(self, progress: Any) -> dict[str, Any]: ...
+    def epoch_line(self, record: dict[str, Any]) -> str: ...
+    def write_epoch_files(self, run_dir: RunDir) -> None: ...
+    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
-class SearchOutcome:
-    genotype: Genotype
+class Outcome:
     run_dir: Path
     result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchOutcome(Outcome):
+    genotype: Genotype
+
+
+def progress_bar(total: int, description: str, quiet: bool) -> tqdm:
+    """A tqdm bar on stderr, off with --quiet or when stderr is not a terminal."""
+    return tqdm(total=total, desc=description, leave=False, file=sys.stderr,
+                disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Path, *,
+               resume: bool = False, overwrite: bool = False, quiet: bool = False,
+               save_every: int = 0, log: TextIO | None = None) -> Outcome:
+    """Run `task` to its last epoch in the run directory `out` (or continue it)."""
+    log = sys.stderr if log is None else log
+    run_dir = RunDir(out)
+    if run_dir.prepare(config, resume=resume, overwrite=overwrite):
+        task.load_state_dict(run_dir.load_checkpoint(map_location=task.device))
+        _say(log, quiet, f"resuming {run_dir.path} at epoch {task.epoch}/{task.epochs}")
+    run_dir.trim_metrics(task.epoch)
+    info = manifest(seed, task.device)
+    run_dir.write_json("manifest.json", info)
+    _say(log, quiet, task.describe())
+    while task.epoch < task.epochs:
+        _run_epoch(task, run_dir, quiet, save_every, log)
+    result = {"status": "completed", **task.summary(run_dir.read_metrics())}
+    run_dir.write_json("result.json", result)
+    run_dir.write_json("manifest.json", {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return Outcome(run_dir=run_dir.path, result=result)
+
+
+def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,
+               log: TextIO) -> None:
+    start = time.perf_counter()
+    bar = progress_bar(task.steps_per_epoch, f"epoch {task.epoch + 1}/{task.epochs}", quiet)
+    try:
+        with bar:
+            record = task.run_epoch(bar.update)
+    except DivergenceError as error:
+        last = task.epoch - 1
+        kept = (f"the checkpoint of epoch {last} in {run_dir.path} is kept" if last >= 0
+                else "no epoch had finished, so there is no checkpoint")
+        run_dir.write_json("result.json", {"status": "diverged", "epoch": task.epoch,
+                                           "reason": str(error)})
+        raise DivergenceError(f"{error}; stopped, {kept}") from None
+    record = {"epoch": task.epoch, **record, "seconds": round(time.perf_counter() - start, 3)}
+    run_dir.append_metrics(record)
+    task.write_epoch_files(run_dir)
+    task.epoch += 1
+    state = task.state_dict()
+    run_dir.save_checkpoint(state)
+    if save_every and task.epoch % save_every == 0:
+        run_dir.save_epoch_checkpoint(task.epoch - 1, state)
+    _say(log, quiet, f"epoch {task.epoch}/{task.epochs}  {task.epoch_line(record)}  "
+                     f"{record['seconds']:.1f}s")
 
 
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                overwrite: bool = False, quiet: bool = False,
                log: TextIO | None = None) -> SearchOutcome:
     """Run (or continue) a DARTS search into the run directory `out`."""
-    log = sys.stderr if log is None else log
-    run_dir = RunDir(out)
+    from rdarts.search import build_search
+
     search = build_search(config)
-    has_checkpoint = run_dir.prepare(config.to_dict(), resume=resume, overwrite=overwrite)
-    if has_checkpoint:
-        search.load_state_dict(run_dir.load_checkpoint(map_location=search.device))
-        run_dir.trim_metrics(search.epoch)
-        _say(log, quiet, f"resuming {run_dir.path} at epoch {search.epoch}/{config.epochs}")
-    else:
-        run_dir.trim_metrics(0)
-    info = manifest(config.seed, search.device)
-    run_dir.write_json("manifest.json", info)
-    started = time.perf_counter()
-    _say(log, quiet, f"search: space {search.space.name} ({search.space.num_alpha} alphas), "
-         f"dataset {config.dataset}, {config.epochs} epochs x {search.steps_per_epoch} steps, "
-         f"order {config.order}, device {search.device}")
-    while search.epoch < config.epochs:
-        _run_epoch(search, run_dir, quiet, log)
-    seconds = time.perf_counter() - started
-    genotype = search.genotype()
-    records = run_dir.read_metrics()
-    result = {
-        "status": "completed",
-        "space": search.space.name,
-        "epochs": config.epochs,
-        "genotype": genotype.to_dict(),
-        "final": {k: records[-1][k] for k in ("train_loss", "train_accuracy", "val_loss",
-                                              "val_accuracy")} if records else {},
-        "search_seconds": round(sum(r["seconds"] for r in records), 3),
-        "seconds_this_session": round(seconds, 3),
-    }
-    run_dir.write_json("result.json", result)
-    run_dir.write_json("manifest.json", {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    return SearchOutcome(genotype=genotype, run_dir=run_dir.path, result=result)
-
-
-def _run_epoch(search: Search, run_dir: RunDir, quiet: bool, log: TextIO) -> None:
-    config = search.config
-    start = time.perf_counter()
-    bar = progress_bar(search.steps_per_epoch, f"epoch {search.epoch + 1}/{config.epochs}", quiet)
-    try:
-        try:
-            train = search.train_epoch(progress=bar.update)
-        finally:
-            bar.close()
-        val = search.evaluate()
-        if search.curvature_due():
-            val.update(search.measure_curvature())
-    except DivergenceError as error:
-        last = search.epoch - 1
-        kept = (f"the checkpoint of epoch {last} in {run_dir.path} is kept" if last >= 0
-                else "no epoch had finished, so there is no checkpoint")
-        run_dir.write_json("result.json", {"status": "diverged", "epoch": search.epoch,
-                                           "reason": str(error)})
-        raise DivergenceError(f"{error}; stopped, {kept}") from None
-    record = epoch_record(search, train, val, time.perf_counter() - start)
-    run_dir.append_metrics(record)
-    save_genotype(search.genotype(), run_dir.file("genotype.json"))
-    search.epoch += 1
-    state = search.state_dict()
-    run_dir.save_checkpoint(state)
-    if config.save_every and search.epoch % config.save_every == 0:
-        run_dir.save_epoch_checkpoint(search.epoch - 1, state)
-    _say(log, quiet, f"epoch {record['epoch'] + 1}/{config.epochs}  "
-         f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
-         f"one-shot val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}  "
-         f"lr {record['lr']:.4f}"
-         + (f"  lambda_max {record['lambda_max']:.4f}" if "lambda_max" in record else "")
-         + f"  {record['seconds']:.1f}s")
+    outcome = run_epochs(search, config.to_dict(), config.seed, out, resume=resume,
+                         overwrite=overwrite, quiet=quiet, save_every=config.save_every,
+                         log=log)
+    return SearchOutcome(run_dir=outcome.run_dir, result=outcome.result,
+                         genotype=search.genotype())
 
 
 def _say(log: TextIO, quiet: bool, message: str) -> None:

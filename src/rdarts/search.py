@@ -9,8 +9,6 @@ run exactly. `run_search` is the driver that adds the run directory, metrics and
 from __future__ import annotations
 
 import math
-import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from rdarts import curvature, hypergradient
 from rdarts.config import SearchConfig
@@ -34,40 +31,14 @@ from rdarts.data import (
     subset,
 )
 from rdarts.errors import DivergenceError
-from rdarts.genotype import Genotype, derive
+from rdarts.genotype import Genotype, derive, save_genotype
+from rdarts.runs import RunDir
+from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from rdarts.schedules import cosine_lr, linear_ramp
 from rdarts.spaces import SearchSpace, get_space
 from rdarts.supernet import Architecture, EdgeWeights, Supernet, alpha_entry_names
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; an explicit 'cuda' without a GPU is a clear error."""
-    from rdarts.errors import ConfigError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} requested but CUDA is not available here")
-    return device
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 @dataclass(frozen=True)
@@ -96,9 +67,7 @@ class Search:
         self.config = config
         self.device = device
         self.space: SearchSpace = get_space(config.space, config.nodes)
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
-        random.seed(config.seed)
+        seed_everything(config.seed)
         if config.max_train_images is not None:
             dataset = subset(dataset, config.max_train_images, None)
         self.dataset = dataset
@@ -127,6 +96,50 @@ class Search:
     @property
     def steps_per_epoch(self) -> int:
         return self.train_stream.steps_per_pass
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    # ---- the driver's interface (rdarts.driver.EpochTask) -------------------------------
+    def describe(self) -> str:
+        return (f"search: space {self.space.name} ({self.space.num_alpha} alphas), dataset "
+                f"{self.dataset.name}, {self.epochs} epochs x {self.steps_per_epoch} steps, "
+                f"order {self.config.order}, device {self.device}")
+
+    def run_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
+        """Train one epoch, then the one-shot validation, lambda_max when due, softmax(alpha)
+        and the genotype: one metrics.jsonl line (without epoch and seconds)."""
+        record: dict[str, Any] = {**self.train_epoch(progress), **self.evaluate()}
+        if self.curvature_due():
+            record.update(self.measure_curvature())
+        record["alpha_softmax"] = {
+            k: [[round(x, 6) for x in row] for row in w.detach().cpu().tolist()]
+            for k, w in self.architecture().items()
+        }
+        record["genotype"] = self.genotype().to_dict()
+        return record
+
+    def epoch_line(self, record: dict[str, Any]) -> str:
+        curvature_text = (f"  lambda_max {record['lambda_max']:.4f}"
+                          if "lambda_max" in record else "")
+        return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
+                f"one-shot val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}  "
+                f"lr {record['lr']:.4f}{curvature_text}")
+
+    def write_epoch_files(self, run_dir: RunDir) -> None:
+        save_genotype(self.genotype(), run_dir.file("genotype.json"))
+
+    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        final = records[-1] if records else {}
+        keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lambda_max")
+        return {
+            "space": self.space.name,
+            "epochs": self.epochs,
+            "genotype": self.genotype().to_dict(),
+            "final": {k: final[k] for k in keys if k in final},
+            "search_seconds": round(sum(r["seconds"] for r in records), 3),
+        }
 
     # ---- one iteration ------------------------------------------------------------------
     def arch_step(self, train_batch: Batch, val_batch: Batch, settings: EpochSettings) -> None:
@@ -161,7 +174,7 @@ class Search:
         correct = (logits.argmax(dim=1) == labels).sum()
         return loss.detach() * labels.numel(), correct
 
-    def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, float]:
+    def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
         """One search epoch; returns the schedule values and the running training metrics."""
         settings = epoch_settings(self.config, self.epoch)
         self._set_lr(settings.lr)
@@ -238,7 +251,8 @@ class Search:
                             labels[index]))
         return batches
 
-    def curvature_operator(self, batches: list[Batch]) -> curvature.HessianOperator:
+    def curvature_operator(self, batches: list[Batch],
+                           shift: bool | None = None) -> curvature.HessianOperator:
         """H = mean over batches of nabla^2_alpha L_val(w, alpha) (+ alpha weight decay * I).
 
         w is held fixed; every closure runs on scratch copies of the BN buffers, so the
@@ -249,30 +263,34 @@ class Search:
         def closure(batch: Batch) -> curvature.LossFn:
             return lambda alpha: hypergradient.loss_at(self.supernet, params, list(alpha), batch)
 
-        shift = self.config.arch_weight_decay if self.config.hessian_shift else 0.0
+        shift = self.config.hessian_shift if shift is None else shift
         return curvature.HessianOperator([closure(b) for b in batches],
-                                         self.architecture.parameters_list(), shift)
+                                         self.architecture.parameters_list(),
+                                         self.config.arch_weight_decay if shift else 0.0)
 
-    def measure_curvature(self, batches: int | None = None,
-                          with_spectrum: bool = False) -> dict[str, Any]:
+    def measure_curvature(self, batches: int | None = None, with_spectrum: bool = False,
+                          mode: str | None = None, shift: bool | None = None
+                          ) -> dict[str, Any]:
         """lambda_max, lambda_min and what they cost; per-batch spread when averaging m > 1
         batches; the alpha entries that dominate the top eigenvector; optionally the dense
-        Hessian's whole spectrum (the paper's Figures 13/14). Leaves the search state and
-        every RNG as they were."""
+        Hessian's whole spectrum (the paper's Figures 13/14). `mode` and `shift` override the
+        configuration's. Leaves the search state and every RNG as they were."""
         count = self.config.hessian_batches if batches is None else batches
         devices = [self.device] if self.device.type == "cuda" else []
         was_training = self.supernet.training
-        self.supernet.train(self.config.hessian_mode == "train")
+        self.supernet.train((mode or self.config.hessian_mode) == "train")
         try:
             with torch.random.fork_rng(devices=devices, device_type=self.device.type):
-                record = self._curvature_record(self.curvature_batches(count), with_spectrum)
+                record = self._curvature_record(self.curvature_batches(count), with_spectrum,
+                                                shift)
         finally:
             self.supernet.train(was_training)
         return record
 
-    def _curvature_record(self, batches: list[Batch], with_spectrum: bool) -> dict[str, Any]:
+    def _curvature_record(self, batches: list[Batch], with_spectrum: bool,
+                          shift: bool | None) -> dict[str, Any]:
         start = time.perf_counter()
-        with self.curvature_operator(batches) as operator:
+        with self.curvature_operator(batches, shift) as operator:
             result = curvature.lanczos_extremes(operator.matvec, operator.n,
                                                 init=self.top_eigenvector)
             products = operator.products
@@ -284,6 +302,7 @@ class Search:
             "hessian_products": products,
             "hessian_seconds": round(time.perf_counter() - start, 4),
             "hessian_residual": result.residual,
+            "lambda_max_error_estimate": result.error_estimate,
             "hessian_batches": len(batches),
             "lambda_max_dominant": [
                 [name, round(value, 4)] for name, value in curvature.dominant_entries(
@@ -293,7 +312,7 @@ class Search:
         if len(batches) > 1:
             per_batch = []
             for batch in batches:
-                with self.curvature_operator([batch]) as operator:
+                with self.curvature_operator([batch], shift) as operator:
                     per_batch.append(
                         curvature.lanczos_extremes(operator.matvec, operator.n).lambda_max)
             record["lambda_max_per_batch"] = per_batch
@@ -359,32 +378,9 @@ class Search:
         return all(bool(torch.isfinite(a).all()) for a in self.architecture.parameters_list())
 
 
-def epoch_record(search: Search, train: dict[str, float], val: dict[str, Any],
-                 seconds: float) -> dict[str, Any]:
-    """One metrics.jsonl line: losses, accuracies, schedules, softmax(alpha) and the genotype."""
-    weights = search.architecture()
-    return {
-        "epoch": search.epoch,
-        **train,
-        **val,
-        "seconds": round(seconds, 3),
-        "alpha_softmax": {k: [[round(x, 6) for x in row] for row in w.detach().cpu().tolist()]
-                          for k, w in weights.items()},
-        "genotype": search.genotype().to_dict(),
-    }
-
-
-def progress_bar(total: int, description: str, quiet: bool) -> tqdm:
-    """A tqdm bar on stderr, off with --quiet or when stderr is not a terminal."""
-    return tqdm(total=total, desc=description, leave=False, file=sys.stderr,
-                disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
-
-
 def build_search(config: SearchConfig) -> Search:
     device = resolve_device(config.device)
     dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
     return Search(config, dataset, device)
 
 
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start

@@ -1,0 +1,236 @@
+"""Training a genotype from scratch: the final evaluation and short selection runs.
+
+Spec section 10 / DARTS: SGD (lr 0.025, momentum 0.9, weight decay 3e-4) with cosine annealing
+to 0, gradient clipping at 5, batch 96, Cutout 16 px, drop path ramping 0 -> 0.2 on every
+non-identity op, auxiliary head weighted 0.4; the paper reports the test error of the last
+epoch. `--eval holdout` instead trains on part of the training set and reports the error on
+the rest: what the selection protocol of spec section 8 (R-DARTS) needs, never the test set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rdarts.config import TrainConfig
+from rdarts.data import (
+    Augmentation,
+    BatchStream,
+    ImageDataset,
+    evaluation_batches,
+    load_dataset,
+    split_train_val,
+    subset,
+)
+from rdarts.driver import Outcome, run_epochs
+from rdarts.errors import DivergenceError
+from rdarts.genotype import Genotype
+from rdarts.network import Network, count_parameters
+from rdarts.runs import RunDir
+from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from rdarts.schedules import cosine_lr, linear_ramp
+
+
+class Training:
+    """The state of one from-scratch training (one `state_dict`, exact resume)."""
+
+    def __init__(self, config: TrainConfig, genotype: Genotype, dataset: ImageDataset,
+                 device: torch.device) -> None:
+        self.config = config
+        self.genotype = genotype
+        self.device = device
+        seed_everything(config.seed)
+        if config.max_train_images is not None:
+            dataset = subset(dataset, config.max_train_images, None)
+        self.dataset = dataset
+        if config.eval == "holdout":
+            (train_x, train_y), (eval_x, eval_y) = split_train_val(
+                dataset, 1.0 - config.holdout_fraction)
+        else:
+            train_x, train_y = dataset.train_images, dataset.train_labels
+            eval_x, eval_y = dataset.test_images, dataset.test_labels
+        augmentation = Augmentation(crop_padding=config.crop_padding, flip=config.flip,
+                                    cutout_length=config.cutout_length,
+                                    cutout_prob=config.cutout_prob)
+        self.train_stream = BatchStream(train_x, train_y, config.batch_size, seed=config.seed + 1,
+                                        mean=dataset.mean, std=dataset.std,
+                                        augmentation=augmentation, device=device)
+        self.eval_images = eval_x.to(device)
+        self.eval_labels = eval_y.to(device)
+        self.network = Network(genotype, C=config.channels, num_classes=dataset.num_classes,
+                               layers=config.layers, auxiliary=config.auxiliary,
+                               in_channels=dataset.in_channels).to(device)
+        if config.channels_last and device.type == "cuda":
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=config.lr,
+                                         momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self.epoch = 0
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.train_stream.steps_per_pass
+
+    @property
+    def parameters(self) -> int:
+        return count_parameters(self.network)
+
+    @property
+    def eval_name(self) -> str:
+        """'test' or 'val': what the reported accuracy was measured on."""
+        return "test" if self.config.eval == "test" else "val"
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        if self.config.channels_last and self.device.type == "cuda":
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    # ---- one step and one epoch ---------------------------------------------------------
+    def step(self, images: torch.Tensor, labels: torch.Tensor,
+             drop_path_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """SGD on L = CE(logits) + auxiliary_weight * CE(auxiliary logits), clipped."""
+        with self._autocast():
+            logits, logits_aux = self.network(self._prepare(images), drop_path_prob)
+            loss = F.cross_entropy(logits, labels)
+            if logits_aux is not None:
+                loss = loss + self.config.auxiliary_weight * F.cross_entropy(logits_aux, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        correct = (logits.argmax(dim=1) == labels).sum()
+        return loss.detach() * labels.numel(), correct
+
+    def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
+        lr = cosine_lr(self.epoch, self.epochs, self.config.lr, self.config.lr_min)
+        drop_path_prob = linear_ramp(self.epoch, self.epochs, self.config.drop_path)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.network.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        for _ in range(self.steps_per_epoch):
+            images, labels = self.train_stream.next()
+            step_loss, step_correct = self.step(images, labels, drop_path_prob)
+            loss_sum += step_loss
+            correct += step_correct
+            seen += labels.numel()
+            if progress is not None:
+                progress()
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            raise DivergenceError(f"the training loss became {train_loss} in epoch {self.epoch}")
+        return {"lr": lr, "drop_path_prob": drop_path_prob, "train_loss": train_loss,
+                "train_accuracy": correct.item() / seen}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Loss and accuracy on the test set (--eval test) or the held-out part (holdout)."""
+        self.network.eval()
+        loss_sum, correct = 0.0, 0
+        for images, labels in evaluation_batches(self.eval_images, self.eval_labels,
+                                                 max(self.config.batch_size, 256),
+                                                 self.dataset.mean, self.dataset.std,
+                                                 self.device):
+            with self._autocast():
+                logits, _ = self.network(self._prepare(images))
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == labels).sum().item()
+        count = len(self.eval_labels)
+        return {f"{self.eval_name}_loss": loss_sum / count,
+                f"{self.eval_name}_accuracy": correct / count}
+
+    # ---- the driver's interface (rdarts.driver.EpochTask) -------------------------------
+    def describe(self) -> str:
+        return (f"train: {self.parameters / 1e6:.3f}M parameters, dataset {self.dataset.name} "
+                f"(eval on {self.eval_name}), {self.epochs} epochs x {self.steps_per_epoch} "
+                f"steps, device {self.device}")
+
+    def run_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
+        return {**self.train_epoch(progress), **self.evaluate()}
+
+    def epoch_line(self, record: dict[str, Any]) -> str:
+        name = self.eval_name
+        return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
+                f"{name} loss {record[f'{name}_loss']:.3f} acc {record[f'{name}_accuracy']:.4f}"
+                f"  lr {record['lr']:.4f}")
+
+    def write_epoch_files(self, run_dir: RunDir) -> None:
+        """Training has no per-epoch files besides metrics and the checkpoint."""
+
+    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The last epoch's error (the paper's convention), parameters and time."""
+        final = records[-1] if records else {}
+        accuracy = final.get(f"{self.eval_name}_accuracy")
+        return {
+            "eval": self.config.eval,
+            f"{self.eval_name}_accuracy": accuracy,
+            f"{self.eval_name}_error": None if accuracy is None else 1.0 - accuracy,
+            "parameters": self.parameters,
+            "parameters_with_auxiliary": count_parameters(self.network, include_auxiliary=True),
+            "epochs": self.epochs,
+            "genotype": self.genotype.to_dict(),
+            "train_seconds": round(sum(r["seconds"] for r in records), 3),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "network": self.network.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "train_stream": self.train_stream.state_dict(), "rng": rng_state(self.device)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_stream.load_state_dict(state["train_stream"])
+        set_rng_state(state["rng"], self.device)
+
+
+def build_training(config: TrainConfig, genotype: Genotype) -> Training:
+    device = resolve_device(config.device)
+    dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
+    return Training(config, genotype, dataset, device)
+
+
+def run_training(config: TrainConfig, genotype: Genotype, out: str | Path, *,
+                 resume: bool = False, overwrite: bool = False, quiet: bool = False) -> Outcome:
+    """Train `genotype` from scratch into the run directory `out` (or continue it)."""
+    training = build_training(config, genotype)
+    run_config = {**config.to_dict(), "genotype": genotype.to_dict()}
+    return run_epochs(training, run_config, config.seed, out, resume=resume,
+                      overwrite=overwrite, quiet=quiet)
+
+
+def retrain_accuracy(genotype: Genotype, config: TrainConfig, out: str | Path, *,
+                     quiet: bool = True) -> float:
+    """Validation accuracy of a short retraining on held-out training data (spec section 8).
+
+    Used by the selection protocol: `config` is forced to `eval="holdout"`, so the test set is
+    never looked at. Resumes an unfinished run in `out`; a finished one is read back.
+    """
+    from dataclasses import replace
+
+    holdout = replace(config, eval="holdout")
+    run_dir = RunDir(out)
+    if run_dir.file("result.json").exists():
+        result = run_dir.read_json("result.json")
+        if result.get("status") == "completed" and "val_accuracy" in result:
+            return float(result["val_accuracy"])
+    outcome = run_training(holdout, genotype, out, resume=run_dir.holds_run(), quiet=quiet)
+    return float(outcome.result["val_accuracy"])
