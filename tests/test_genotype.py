@@ -10,6 +10,7 @@ import torch
 from rdarts.errors import GenotypeError
 from rdarts.genotype import (
     Genotype,
+    check_fits,
     derive,
     genotype_from_dict,
     load_genotype,
@@ -113,3 +114,11 @@ def test_one_hot_rejects_ops_the_space_does_not_offer():
     with pytest.raises(GenotypeError, match="not offered"):
         one_hot(genotype, get_space("s5"))
     assert isinstance(genotype, Genotype)
+
+
+def test_known_genotype_by_name_and_run_directory(tmp_path):
+    darts_v2 = load_genotype("darts_v2")
+    check_fits(darts_v2, get_space("darts"))
+    assert darts_v2.normal[3] == (("skip_connect", 0), ("dil_conv_3x3", 2))
+    save_genotype(darts_v2, tmp_path / "genotype.json")
+    assert load_genotype(tmp_path) == darts_v2

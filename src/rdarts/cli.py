@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a genotype from scratch with the paper's evaluation settings (spec "
                     "section 10). GENOTYPE is a genotype JSON file or a search run directory.",
     )
-    train.add_argument("genotype", metavar="GENOTYPE", help="genotype.json or a run directory")
+    train.add_argument("genotype", metavar="GENOTYPE",
+                       help="genotype.json, a search run directory, or darts_v2")
     train.add_argument("--out", required=True, help="run directory (created; one per run)")
     train.add_argument("--preset", choices=sorted(TRAIN_PRESETS),
                        help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
@@ -219,8 +220,6 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rdarts.config import resolve_train
     from rdarts.genotype import load_genotype
     from rdarts.train import run_training
@@ -228,8 +227,7 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
     config = resolve_train(args.preset, args.config, overrides)
-    source = Path(args.genotype)
-    genotype = load_genotype(source / "genotype.json" if source.is_dir() else source)
+    genotype = load_genotype(args.genotype)
     outcome = run_training(config, genotype, args.out, resume=args.resume,
                            overwrite=args.overwrite, quiet=args.quiet)
     result = outcome.result

@@ -115,6 +115,19 @@ def check_fits(genotype: Genotype, space: SearchSpace) -> None:
                     )
 
 
+# Published cells, as data: DARTS (second order) from Liu et al. (2019), their Figure 4.
+KNOWN_GENOTYPES: dict[str, dict] = {
+    "darts_v2": {
+        "normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0],
+                   ["sep_conv_3x3", 1], ["sep_conv_3x3", 1], ["skip_connect", 0],
+                   ["skip_connect", 0], ["dil_conv_3x3", 2]],
+        "reduce": [["max_pool_3x3", 0], ["max_pool_3x3", 1], ["skip_connect", 2],
+                   ["max_pool_3x3", 1], ["max_pool_3x3", 0], ["skip_connect", 2],
+                   ["skip_connect", 2], ["max_pool_3x3", 1]],
+    },
+}
+
+
 def save_genotype(genotype: Genotype, path: str | Path) -> None:
     from rdarts.runs import atomic_write_text
 
@@ -122,7 +135,12 @@ def save_genotype(genotype: Genotype, path: str | Path) -> None:
 
 
 def load_genotype(path: str | Path) -> Genotype:
+    """A genotype from a JSON file, a search run directory, or a known name (`darts_v2`)."""
+    if str(path) in KNOWN_GENOTYPES and not Path(path).exists():
+        return genotype_from_dict(KNOWN_GENOTYPES[str(path)], where=str(path))
     path = Path(path)
+    if path.is_dir():
+        path = path / "genotype.json"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
