@@ -78,3 +78,28 @@ def test_alpha_entry_names_cover_every_entry():
     names = alpha_entry_names(space)
     assert len(names) == space.num_alpha == len(set(names))
     assert names[0] == "normal/edge0(n0<-0)/skip_connect"
+
+
+@pytest.mark.parametrize("name", ["s1", "s3", "darts", "s5"])
+def test_genotype_forward_equals_one_hot_weights(name):
+    from rdarts.genotype import sample_genotype
+
+    space = get_space(name)
+    net = Supernet(space, C=4, num_classes=3, layers=3, in_channels=1).eval()
+    genotype = sample_genotype(space, torch.Generator().manual_seed(1))
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.allclose(net(x, None, genotype=genotype), net(x, one_hot(genotype, space)),
+                          atol=1e-6)
+
+
+def test_sampled_genotypes_are_valid_and_varied():
+    from rdarts.genotype import check_fits, sample_genotype
+
+    space = get_space("s3")
+    generator = torch.Generator().manual_seed(0)
+    samples = [sample_genotype(space, generator) for _ in range(50)]
+    for genotype in samples:
+        check_fits(genotype, space)  # no `none`, ops offered on their edge
+        for node in genotype.normal + genotype.reduce:
+            assert len({source for _, source in node}) == 2
+    assert len({str(g) for g in samples}) > 40

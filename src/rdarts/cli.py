@@ -15,9 +15,11 @@ from dataclasses import fields
 
 from rdarts import __version__
 from rdarts.config import (
+    ADA_REGULARIZERS,
     CUTOUT_SCHEDULES,
     EVAL_MODES,
     HESSIAN_MODES,
+    METHODS,
     PRESETS,
     SECOND_ORDER_METHODS,
     TRAIN_PRESETS,
@@ -31,6 +33,21 @@ EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 
 HELP = {
+    "method": "darts, darts-es (early stopping on lambda_max), darts-ada (adaptive "
+              "regularisation with rollback) or rs-ws (random search with weight sharing)",
+    "es_preset": "DARTS-ES rule: paper (smooth over 5 epochs, stop when "
+                 "lambda_bar(i-5)/lambda_bar(i) < 0.75) or reference (the authors' code)",
+    "es_window": "override: smoothing window in evaluations",
+    "es_lag": "override: evaluations between the two compared smoothed values",
+    "es_threshold": "override: stop when the earlier/later ratio falls below this",
+    "es_burn_in": "override: never return an epoch before this one",
+    "es_simulate": "record the early-stopping decision but keep searching",
+    "ada_regularizer": "DARTS-ADA adapts l2 (the weight decay, paper) or drop_path",
+    "ada_eta": "DARTS-ADA: factor on the regulariser at each rollback (10)",
+    "ada_max": "DARTS-ADA: the largest regulariser value (3e-2 for l2, 0.6 for drop_path)",
+    "rs_samples": "RS-ws: random architectures scored after supernet training (1000)",
+    "rs_score_batches": "RS-ws: validation batches for the first scoring (4)",
+    "rs_top": "RS-ws: best architectures re-scored on the whole validation split (10)",
     "space": "search space: darts, s1, s2, s3, s4, s5, or a YAML file (default s3)",
     "nodes": "intermediate nodes per cell (default: the space's own, 4; S5 has 1)",
     "dataset": "fashion-mnist (embedded subset), cifar10, cifar100, svhn or imagefolder:PATH",
@@ -114,6 +131,12 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type = SearchConfig,
             kwargs["choices"] = HESSIAN_MODES
         if field.name == "eval":
             kwargs["choices"] = EVAL_MODES
+        if field.name == "method":
+            kwargs["choices"] = METHODS
+        if field.name == "es_preset":
+            kwargs["choices"] = ("paper", "reference")
+        if field.name == "ada_regularizer":
+            kwargs["choices"] = ADA_REGULARIZERS
         if field.name == "order":
             kwargs["choices"] = (1, 2)
         group.add_argument(flag, **kwargs)
@@ -143,6 +166,44 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     _add_config_flags(search)
     search.set_defaults(handler=_search)
+
+    for name, summary, description in (
+        ("rdarts", "R-DARTS: K searches with K regularisation strengths, selected by a short "
+                   "retraining",
+         "R-DARTS (paper Section 7.2): run the search with 4 regularisation strengths (L2: "
+         "3e-4, 9e-4, 27e-4, 81e-4; drop path: 0, 0.2, 0.4, 0.6), retrain each found cell "
+         "briefly on held-out training data, and keep the best by validation accuracy."),
+        ("select", "any method, best of K seeds by a short retraining",
+         "The selection protocol of the paper's Table 5: run the search K times with "
+         "different seeds, retrain each found cell briefly on held-out training data, and "
+         "keep the best by validation accuracy."),
+    ):
+        selection = commands.add_parser(name, help=summary, description=description)
+        selection.add_argument("--out", required=True, help="selection directory")
+        selection.add_argument("--preset", choices=sorted(PRESETS), help="search preset")
+        selection.add_argument("--config", help="YAML file of search settings")
+        if name == "rdarts":
+            selection.add_argument("--regularizer", choices=("l2", "dp"), default="l2",
+                                   help="the regulariser R-DARTS varies (l2)")
+            selection.add_argument("--values", type=float, nargs="+",
+                                   help="the strengths to try (default: the paper's four)")
+        else:
+            selection.add_argument("--seeds", type=int, default=4,
+                                   help="number of searches, seeds --seed, --seed + 1, ... (4)")
+        selection.add_argument("--retrain-preset", choices=sorted(TRAIN_PRESETS),
+                               default="quick", help="settings of the short retraining (quick)")
+        selection.add_argument("--retrain-epochs", type=int,
+                               help="epochs of the short retraining (DARTS used 100 on "
+                                    "CIFAR-10)")
+        selection.add_argument("--executor", choices=("local", "ray"), default="local",
+                               help="run the jobs one after another here, or as Ray tasks")
+        selection.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+        selection.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
+        selection.add_argument("--retries", type=int, default=0,
+                               help="extra attempts for a failed job (0)")
+        selection.add_argument("--quiet", action="store_true", help="less output")
+        _add_config_flags(selection)
+        selection.set_defaults(handler=_selection, protocol=name)
 
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
@@ -217,6 +278,55 @@ def _search(args: argparse.Namespace) -> int:
     print(f"genotype:\n{outcome.genotype}")
     print(f"run directory: {outcome.run_dir}")
     return 0
+
+
+def _selection(args: argparse.Namespace) -> int:
+    from rdarts.config import resolve, resolve_train
+    from rdarts.executors import make_executor
+    from rdarts.selection import rdarts_candidates, run_selection, seed_candidates
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(SearchConfig)
+                 if getattr(args, f.name) is not None}
+    base = resolve(args.preset, args.config, overrides)
+    if args.protocol == "rdarts":
+        values = tuple(args.values) if args.values else None
+        candidates = rdarts_candidates(base, args.regularizer, values)
+        protocol = f"r-darts({args.regularizer})"
+    else:
+        if args.seeds < 1:
+            raise RdartsError("--seeds must be >= 1")
+        candidates = seed_candidates(base, args.seeds)
+        protocol = f"select({base.method}, {args.seeds} seeds)"
+    retrain_overrides = {"dataset": base.dataset, "data_dir": base.data_dir,
+                         "download": base.download, "device": base.device, "seed": base.seed}
+    if args.retrain_epochs is not None:
+        retrain_overrides["epochs"] = args.retrain_epochs
+    if base.max_train_images is not None:
+        retrain_overrides["max_train_images"] = base.max_train_images
+    retrain = resolve_train(args.retrain_preset, None, retrain_overrides)
+    options = {"retries": args.retries}
+    if args.executor == "ray":
+        options.update(address=args.address, max_parallel=args.max_parallel)
+    log = None if not args.quiet else (lambda message: None)
+    with make_executor(args.executor, log=log, **options) as executor:
+        result = run_selection(candidates, retrain, args.out, executor=executor,
+                               protocol=protocol)
+    for record in result["candidates"]:
+        score = (f"val accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record
+                 else f"failed: {record.get('error')}")
+        print(f"{record['name']:>12s}  {score}")
+    chosen = next(r for r in result["candidates"] if r["name"] == result["chosen"])
+    print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'])}")
+    print(f"selection directory: {args.out}")
+    print(f"train it fully: rdarts train {args.out}/genotype.json --preset paper-c10 "
+          f"--dataset {base.dataset} --out <dir>")
+    return 0
+
+
+def genotype_text(data: dict) -> str:
+    from rdarts.genotype import genotype_from_dict
+
+    return str(genotype_from_dict(data))
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -18,12 +18,15 @@ from rdarts.errors import ConfigError
 SECOND_ORDER_METHODS = ("finite-difference", "exact")
 CUTOUT_SCHEDULES = ("linear", "constant")
 HESSIAN_MODES = ("train", "eval")
+METHODS = ("darts", "darts-es", "darts-ada", "rs-ws")
+ADA_REGULARIZERS = ("l2", "drop_path")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """Every setting of one search; defaults are the paper's (spec section 3)."""
 
+    method: str = "darts"  # darts | darts-es | darts-ada | rs-ws (spec sections 6, 7, 9)
     space: str = "s3"
     nodes: int | None = None  # None: the space's own node count
     dataset: str = "fashion-mnist"
@@ -58,6 +61,18 @@ class SearchConfig:
     hessian_mode: str = "train"  # BN with batch statistics (the paper) or "eval"
     hessian_shift: bool = False  # add the alpha weight decay * I, as the reference code does
     save_every: int = 0  # also keep checkpoints/epoch-NNNN.pt every K epochs (0: latest only)
+    es_preset: str = "paper"  # DARTS-ES rule: paper or reference (spec section 6)
+    es_window: int | None = None  # overrides of the preset's parameters
+    es_lag: int | None = None
+    es_threshold: float | None = None
+    es_burn_in: int | None = None
+    es_simulate: bool = False  # record the ES decision but keep searching (DARTS and ES at once)
+    ada_regularizer: str = "l2"  # DARTS-ADA adapts l2 (weight_decay) or drop_path
+    ada_eta: float = 10.0  # factor applied to the regulariser at each rollback
+    ada_max: float | None = None  # R_max; default 3e-2 for l2 (the paper), 0.6 for drop_path
+    rs_samples: int = 1000  # RS-ws: random architectures scored after supernet training
+    rs_score_batches: int = 4  # validation batches for the first scoring round
+    rs_top: int = 10  # the best ones re-scored on the whole validation split
     seed: int = 0
     device: str = "auto"
 
@@ -68,13 +83,14 @@ class SearchConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's search settings (spec section 3): the defaults above.
     "paper": {},
-    # CPU-sized: a small supernet on 2,000 images; a few minutes on 2 cores.
+    # CPU-sized: a small supernet on 1,000 images (500 for w, 500 for alpha); about two
+    # minutes on 2 cores, so that R-DARTS' four searches fit a demo.
     "tiny": {
         "epochs": 6,
         "layers": 5,
         "channels": 8,
         "batch_size": 32,
-        "max_train_images": 2000,
+        "max_train_images": 1000,
     },
 }
 
@@ -150,6 +166,12 @@ def _check_range(config: SearchConfig) -> None:
         (config.hessian_mode in HESSIAN_MODES,
          f"hessian_mode must be one of {', '.join(HESSIAN_MODES)}"),
         (config.save_every >= 0, "save_every must be >= 0"),
+        (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (config.ada_regularizer in ADA_REGULARIZERS,
+         f"ada_regularizer must be one of {', '.join(ADA_REGULARIZERS)}"),
+        (config.ada_eta > 1, "ada_eta must be > 1"),
+        (config.rs_samples >= 1 and config.rs_score_batches >= 1 and config.rs_top >= 1,
+         "rs_samples, rs_score_batches and rs_top must be >= 1"),
         (config.max_train_images is None or config.max_train_images >= 2,
          "max_train_images must be >= 2"),
         (config.lr > 0 and config.arch_lr > 0, "learning rates must be positive"),

@@ -33,6 +33,9 @@ class EpochTask(Protocol):
     def epochs(self) -> int: ...
     @property
     def steps_per_epoch(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...  # stopped early (DARTS-ES)
+    def between_epochs(self, run_dir: RunDir) -> None: ...  # e.g. DARTS-ADA's rollback
     def describe(self) -> str: ...
     def run_epoch(self, progress: Any) -> dict[str, Any]: ...
     def epoch_line(self, record: dict[str, Any]) -> str: ...
@@ -72,8 +75,10 @@ def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Pa
     info = manifest(seed, task.device)
     run_dir.write_json("manifest.json", info)
     _say(log, quiet, task.describe())
-    while task.epoch < task.epochs:
+    task.between_epochs(run_dir)  # a resumed run may stop on a decision its checkpoint holds
+    while task.epoch < task.epochs and not task.finished:
         _run_epoch(task, run_dir, quiet, save_every, log)
+        task.between_epochs(run_dir)
     result = {"status": "completed", **task.summary(run_dir.read_metrics())}
     run_dir.write_json("result.json", result)
     run_dir.write_json("manifest.json", {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -109,15 +114,10 @@ def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                overwrite: bool = False, quiet: bool = False,
                log: TextIO | None = None) -> SearchOutcome:
-    """Run (or continue) a DARTS search into the run directory `out`."""
-    from rdarts.search import build_search
+    """Run (or continue) the search of `config.method` into the run directory `out`."""
+    from rdarts.methods import run_method
 
-    search = build_search(config)
-    outcome = run_epochs(search, config.to_dict(), config.seed, out, resume=resume,
-                         overwrite=overwrite, quiet=quiet, save_every=config.save_every,
-                         log=log)
-    return SearchOutcome(run_dir=outcome.run_dir, result=outcome.result,
-                         genotype=search.genotype())
+    return run_method(config, out, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
 
 
 def _say(log: TextIO, quiet: bool, message: str) -> None:

@@ -182,6 +182,26 @@ def _derive_cell(weights: torch.Tensor, space: SearchSpace, cell_type: str) -> C
     return tuple(nodes)
 
 
+def sample_genotype(space: SearchSpace, generator: torch.Generator) -> Genotype:
+    """A uniformly random architecture of `space` (RS-ws, spec section 9): per node two
+    distinct sources, on each a uniformly chosen op other than `none`."""
+    cells = {}
+    for cell_type in CELL_TYPES:
+        nodes = []
+        for node in range(space.nodes):
+            first = node * (node + 3) // 2
+            order = torch.randperm(node + 2, generator=generator)
+            sources = sorted(order[:EDGES_PER_NODE].tolist())
+            edges = []
+            for source in sources:
+                ops = [op for op in space.edges(cell_type)[first + source] if op != "none"]
+                pick = int(torch.randint(len(ops), (1,), generator=generator))
+                edges.append((ops[pick], source))
+            nodes.append(tuple(edges))
+        cells[cell_type] = tuple(nodes)
+    return Genotype(**cells)
+
+
 def one_hot(genotype: Genotype, space: SearchSpace) -> dict[str, torch.Tensor]:
     """Edge weights that select exactly the genotype: 1 for each kept op, 0 elsewhere.
 

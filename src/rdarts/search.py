@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +50,15 @@ class EpochSettings:
     cutout_prob: float
 
 
-def epoch_settings(config: SearchConfig, epoch: int) -> EpochSettings:
+def epoch_settings(config: SearchConfig, epoch: int,
+                   drop_path_max: float | None = None) -> EpochSettings:
+    """Schedules of `epoch`; `drop_path_max` overrides the configured maximum (DARTS-ADA)."""
     cutout = (config.cutout_prob if config.cutout_schedule == "constant"
               else linear_ramp(epoch, config.epochs, config.cutout_prob))
+    drop_path = config.drop_path if drop_path_max is None else drop_path_max
     return EpochSettings(
         lr=cosine_lr(epoch, config.epochs, config.lr, config.lr_min),
-        drop_path_prob=linear_ramp(epoch, config.epochs, config.drop_path),
+        drop_path_prob=linear_ramp(epoch, config.epochs, drop_path),
         cutout_prob=cutout,
     )
 
@@ -91,6 +94,7 @@ class Search:
                                                betas=(config.arch_beta1, config.arch_beta2),
                                                weight_decay=config.arch_weight_decay)
         self.epoch = 0  # the next epoch to run
+        self.drop_path_max = config.drop_path  # a regulariser DARTS-ADA may raise
         self.top_eigenvector: torch.Tensor | None = None  # warm start for the next Lanczos run
 
     @property
@@ -100,6 +104,14 @@ class Search:
     @property
     def epochs(self) -> int:
         return self.config.epochs
+
+    @property
+    def finished(self) -> bool:
+        """A plain search runs all its epochs; methods with stopping rules override this."""
+        return False
+
+    def between_epochs(self, run_dir: RunDir) -> None:
+        """Nothing to do between epochs of a plain search (DARTS-ADA rolls back here)."""
 
     # ---- the driver's interface (rdarts.driver.EpochTask) -------------------------------
     def describe(self) -> str:
@@ -161,11 +173,14 @@ class Search:
             a.grad = g
         self.arch_optimizer.step()
 
-    def weight_step(self, train_batch: Batch, settings: EpochSettings) -> tuple[torch.Tensor, ...]:
-        """w <- SGD step on L_train(w, alpha) with the freshly updated alpha (held fixed)."""
+    def weight_step(self, train_batch: Batch, settings: EpochSettings,
+                    genotype: Genotype | None = None) -> tuple[torch.Tensor, ...]:
+        """w <- SGD step on L_train(w, alpha) with the freshly updated alpha (held fixed), or on
+        one sampled architecture's path (`genotype`, RS-ws)."""
         images, labels = train_batch
-        weights = {k: w.detach() for k, w in self.architecture().items()}
-        logits = self.supernet(images, weights, settings.drop_path_prob)
+        weights = None if genotype is not None else {
+            k: w.detach() for k, w in self.architecture().items()}
+        logits = self.supernet(images, weights, settings.drop_path_prob, genotype=genotype)
         loss = F.cross_entropy(logits, labels)
         self.weight_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -176,10 +191,8 @@ class Search:
 
     def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
         """One search epoch; returns the schedule values and the running training metrics."""
-        settings = epoch_settings(self.config, self.epoch)
-        self._set_lr(settings.lr)
-        self.train_stream.augmentation = self._augmentation(settings)
-        self.supernet.train()
+        settings = self.settings()
+        self.prepare_epoch(settings)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
@@ -194,11 +207,37 @@ class Search:
             if progress is not None:
                 progress()
         train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss) or not self._alpha_finite():
-            raise DivergenceError(f"the training loss became {train_loss} in epoch {self.epoch}")
+        self.check_finite(train_loss)
         return {"lr": settings.lr, "drop_path_prob": settings.drop_path_prob,
                 "cutout_prob": settings.cutout_prob, "train_loss": train_loss,
                 "train_accuracy": correct.item() / seen}
+
+    def prepare_epoch(self, settings: EpochSettings) -> None:
+        """Apply the epoch's learning rate and Cutout probability; training mode."""
+        self._set_lr(settings.lr)
+        self.train_stream.augmentation = self._augmentation(settings)
+        self.supernet.train()
+
+    def check_finite(self, train_loss: float) -> None:
+        if not math.isfinite(train_loss) or not self._alpha_finite():
+            raise DivergenceError(f"the training loss became {train_loss} in epoch {self.epoch}")
+
+    def settings(self) -> EpochSettings:
+        return epoch_settings(self.config, self.epoch, self.drop_path_max)
+
+    # ---- regularisation (spec sections 4 and 7) -----------------------------------------
+    def regularization(self) -> dict[str, float]:
+        return {"weight_decay": self._weight_decay(), "drop_path": self.drop_path_max}
+
+    def set_regularization(self, weight_decay: float | None = None,
+                           drop_path: float | None = None) -> None:
+        """Change the L2 factor (used by both the SGD step and the second-order unrolled
+        step) or the drop-path maximum from now on."""
+        if weight_decay is not None:
+            for group in self.weight_optimizer.param_groups:
+                group["weight_decay"] = weight_decay
+        if drop_path is not None:
+            self.drop_path_max = drop_path
 
     # ---- evaluation ---------------------------------------------------------------------
     @torch.no_grad()
@@ -213,11 +252,7 @@ class Search:
         was_training = self.supernet.training
         self.supernet.eval()
         loss_sum, correct, seen = 0.0, 0, 0
-        batches = evaluation_batches(self.val_stream.images, self.val_stream.labels,
-                                     batch_size=max(self.config.batch_size, 256),
-                                     mean=self.dataset.mean, std=self.dataset.std,
-                                     device=self.device)
-        for index, (images, labels) in enumerate(batches):
+        for index, (images, labels) in enumerate(self.validation_batches()):
             if self.config.val_batches is not None and index >= self.config.val_batches:
                 break
             logits = self.supernet(images, weights)
@@ -226,6 +261,13 @@ class Search:
             seen += labels.numel()
         self.supernet.train(was_training)
         return {"val_loss": loss_sum / seen, "val_accuracy": correct / seen}
+
+    def validation_batches(self) -> Iterator[Batch]:
+        """The whole validation (alpha) split in order, normalised, no augmentation."""
+        return evaluation_batches(self.val_stream.images, self.val_stream.labels,
+                                  batch_size=max(self.config.batch_size, 256),
+                                  mean=self.dataset.mean, std=self.dataset.std,
+                                  device=self.device)
 
     def genotype(self) -> Genotype:
         return derive(self.architecture(), self.space)
@@ -338,6 +380,7 @@ class Search:
             "val_stream": self.val_stream.state_dict(),
             "rng": rng_state(self.device),
             "top_eigenvector": self.top_eigenvector,
+            "drop_path_max": self.drop_path_max,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -350,6 +393,7 @@ class Search:
         self.val_stream.load_state_dict(state["val_stream"])
         set_rng_state(state["rng"], self.device)
         self.top_eigenvector = state.get("top_eigenvector")
+        self.drop_path_max = state.get("drop_path_max", self.config.drop_path)
 
     # ---- helpers ------------------------------------------------------------------------
     def _set_lr(self, lr: float) -> None:

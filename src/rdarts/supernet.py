@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rdarts.genotype import CellGenotype, Genotype
 from rdarts.ops import FactorizedReduce, ReLUConvBN, build_op
 from rdarts.spaces import CELL_TYPES, SearchSpace, edge_endpoints
 
@@ -45,6 +46,10 @@ class MixedEdge(nn.Module):
         self.computed = [k for k, name in enumerate(op_names) if name != "none"]
         self.ops = nn.ModuleList(_search_op(op_names[k], C, stride) for k in self.computed)
 
+    def single(self, x: torch.Tensor, position: int) -> torch.Tensor:
+        """Only the op at `position` of the edge's list (a discrete choice, weight 1)."""
+        return self.ops[self.computed.index(position)](x)
+
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = weights[self.computed[0]] * self.ops[0](x)
         for k, op in zip(self.computed[1:], self.ops[1:], strict=True):
@@ -66,6 +71,7 @@ class SearchCell(nn.Module):
             self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
         cell_type = "reduce" if reduction else "normal"
+        self.op_names = space.edges(cell_type)
         self.edges = nn.ModuleList(
             MixedEdge(ops, C, stride=2 if reduction and source < 2 else 1)
             for (_, source), ops in zip(edge_endpoints(space.nodes), space.edges(cell_type),
@@ -73,7 +79,9 @@ class SearchCell(nn.Module):
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
-                drop_prob: float = 0.0) -> torch.Tensor:
+                drop_prob: float = 0.0, chosen: CellGenotype | None = None) -> torch.Tensor:
+        if chosen is not None:
+            return self._forward_chosen(s0, s1, chosen, drop_prob)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         edge = 0
         for _ in range(self.nodes):
@@ -83,6 +91,22 @@ class SearchCell(nn.Module):
                 node = node + (drop_path(out, drop_prob) if self.training else out)
                 edge += 1
             states.append(node)
+        return torch.cat(states[2:], dim=1)
+
+
+    def _forward_chosen(self, s0: torch.Tensor, s1: torch.Tensor, chosen: CellGenotype,
+                        drop_prob: float) -> torch.Tensor:
+        """The cell with only a genotype's edges and ops: what one-hot weights select, without
+        running the ops whose weight is 0 (RS-ws training and scoring, discretisation)."""
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node, edges in enumerate(chosen):
+            first = node * (node + 3) // 2
+            total = 0
+            for op, source in edges:
+                edge = first + source
+                out = self.edges[edge].single(states[source], self.op_names[edge].index(op))
+                total = total + (drop_path(out, drop_prob) if self.training else out)
+            states.append(total)
         return torch.cat(states[2:], dim=1)
 
 
@@ -118,12 +142,18 @@ class Supernet(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
 
-    def forward(self, x: torch.Tensor, weights: EdgeWeights,
-                drop_path_prob: float = 0.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: EdgeWeights | None,
+                drop_path_prob: float = 0.0, genotype: Genotype | None = None) -> torch.Tensor:
+        """Logits with edge weights (softmax(alpha), or any (E, |O|) matrices), or with a
+        genotype's discrete choice (`genotype`, `weights` ignored): the latter equals one-hot
+        weights but runs only the chosen ops."""
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            cell_weights = weights["reduce" if cell.reduction else "normal"]
-            s0, s1 = s1, cell(s0, s1, cell_weights, drop_path_prob)
+            cell_type = "reduce" if cell.reduction else "normal"
+            if genotype is not None:
+                s0, s1 = s1, cell(s0, s1, None, drop_path_prob, genotype.cell(cell_type))
+            else:
+                s0, s1 = s1, cell(s0, s1, weights[cell_type], drop_path_prob)
         return self.classifier(self.global_pooling(s1).flatten(1))
 
 

@@ -82,6 +82,13 @@ class Training:
         return self.train_stream.steps_per_pass
 
     @property
+    def finished(self) -> bool:
+        return False
+
+    def between_epochs(self, run_dir: RunDir) -> None:
+        """Training has nothing to do between epochs."""
+
+    @property
     def parameters(self) -> int:
         return count_parameters(self.network)
 

@@ -1,0 +1,148 @@
+"""The selection protocol and R-DARTS (paper Section 7.2, spec section 8).
+
+Run K searches (R-DARTS: K regularisation strengths; any other method: K seeds), retrain each
+found cell briefly on held-out training data (`--eval holdout`, never the test set), and keep
+the one with the best validation accuracy. Every search and every retraining is an independent
+job with its own run directory, run through an executor (in-process or Ray), so a rerun skips
+finished jobs and resumes unfinished ones.
+
+Layout of the selection directory:
+    config.yaml, result.json          the protocol's settings and outcome
+    searches/<candidate>/             one search run directory per candidate
+    retrain/<candidate>/              one short retraining per candidate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rdarts.config import SearchConfig, TrainConfig, from_dict, train_from_dict
+from rdarts.errors import RdartsError, RunDirError
+from rdarts.executors import Executor, Job, LocalExecutor
+from rdarts.genotype import genotype_from_dict
+from rdarts.runs import RunDir, atomic_write_json, atomic_write_text
+
+# Spec section 8: the four strengths R-DARTS tries by default.
+RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "dp": (0.0, 0.2, 0.4, 0.6)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    search: SearchConfig
+    setting: dict[str, Any]  # what distinguishes it: {"weight_decay": 9e-4} or {"seed": 2}
+
+
+def rdarts_candidates(base: SearchConfig, regularizer: str,
+                      values: tuple[float, ...] | None = None) -> list[Candidate]:
+    """R-DARTS: the same search with K regularisation strengths (L2 factor or drop path)."""
+    if regularizer not in RDARTS_VALUES:
+        raise RdartsError(f"unknown regulariser {regularizer!r}; known: l2, dp")
+    values = RDARTS_VALUES[regularizer] if values is None else values
+    key = "weight_decay" if regularizer == "l2" else "drop_path"
+    return [Candidate(name=f"{regularizer}-{value:g}",
+                      search=dataclasses.replace(base, **{key: value}), setting={key: value})
+            for value in values]
+
+
+def seed_candidates(base: SearchConfig, seeds: int) -> list[Candidate]:
+    """Any method: K searches with seeds base.seed, base.seed + 1, ..."""
+    return [Candidate(name=f"seed-{base.seed + k}",
+                      search=dataclasses.replace(base, seed=base.seed + k),
+                      setting={"seed": base.seed + k}) for k in range(seeds)]
+
+
+def search_job(config: dict[str, Any], out: str) -> dict[str, Any]:
+    """One candidate search (an executor job): finished runs are read back, others resumed."""
+    from rdarts.driver import run_search
+
+    run_dir = RunDir(out)
+    if run_dir.file("result.json").exists():
+        result = run_dir.read_json("result.json")
+        if result.get("status") == "completed":
+            return result
+    outcome = run_search(from_dict(config), out, resume=run_dir.holds_run(), quiet=True)
+    return outcome.result
+
+
+def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str) -> float:
+    """One short retraining on held-out data (an executor job); returns validation accuracy."""
+    from rdarts.train import retrain_accuracy
+
+    return retrain_accuracy(genotype_from_dict(genotype), train_from_dict(config), out)
+
+
+def _gpus(config: SearchConfig | TrainConfig) -> float:
+    return 0.0 if config.device == "cpu" else 1.0
+
+
+def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | Path, *,
+                  executor: Executor | None = None, protocol: str = "selection",
+                  log: Any = None) -> dict[str, Any]:
+    """Search every candidate, retrain each result with --eval holdout, choose the best."""
+    out = Path(out)
+    executor = LocalExecutor(log=log) if executor is None else executor
+    retrain = dataclasses.replace(retrain, eval="holdout")
+    _prepare(out, protocol, candidates, retrain)
+    searches = executor.run([
+        Job(name=f"search {c.name}", function=search_job, gpus=_gpus(c.search),
+            kwargs={"config": c.search.to_dict(), "out": str(out / "searches" / c.name)})
+        for c in candidates])
+    found = [(c, r.value) for c, r in zip(candidates, searches, strict=True) if r.ok]
+    retrains = executor.run([
+        Job(name=f"retrain {c.name}", function=retrain_job, gpus=_gpus(retrain),
+            kwargs={"genotype": result["genotype"], "config": retrain.to_dict(),
+                    "out": str(out / "retrain" / c.name)})
+        for c, result in found])
+    scores = {c.name: r for (c, _), r in zip(found, retrains, strict=True)}
+    records = []
+    for candidate, job in zip(candidates, searches, strict=True):
+        record: dict[str, Any] = {"name": candidate.name, "setting": candidate.setting,
+                                  "search_run": str(out / "searches" / candidate.name)}
+        if not job.ok:
+            record["error"] = job.error
+        else:
+            record["genotype"] = job.value["genotype"]
+            retrained = scores[candidate.name]
+            record["retrain_run"] = str(out / "retrain" / candidate.name)
+            if retrained.ok:
+                record["val_accuracy"] = retrained.value
+            else:
+                record["error"] = retrained.error
+        records.append(record)
+    scored = [r for r in records if "val_accuracy" in r]
+    if not scored:
+        errors = "; ".join(f"{r['name']}: {r.get('error')}" for r in records)
+        raise RdartsError(f"no candidate finished its search and retraining ({errors})")
+    chosen = max(scored, key=lambda r: r["val_accuracy"])
+    result = {"protocol": protocol, "status": "completed" if len(scored) == len(records)
+              else "partial", "candidates": records, "chosen": chosen["name"],
+              "genotype": chosen["genotype"], "val_accuracy": chosen["val_accuracy"]}
+    atomic_write_json(out / "result.json", result)
+    atomic_write_json(out / "genotype.json", chosen["genotype"])
+    return result
+
+
+def _prepare(out: Path, protocol: str, candidates: list[Candidate], retrain: TrainConfig) -> None:
+    """Write the protocol's config.yaml, or check that a rerun asks for the same protocol."""
+    config = {"protocol": protocol,
+              "candidates": {c.name: c.search.to_dict() for c in candidates},
+              "retrain": retrain.to_dict()}
+    path = out / "config.yaml"
+    if path.exists():
+        try:
+            existing = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise RunDirError(f"{path} is unreadable: {error}") from None
+        if existing != config:
+            raise RunDirError(f"{out} holds a different selection run; choose another --out")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} is not empty and holds no selection run; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))

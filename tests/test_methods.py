@@ -1,0 +1,139 @@
+"""DARTS-ES, DARTS-ADA and RS-ws as drivers over the search."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rdarts.config import resolve
+from rdarts.driver import run_search
+from rdarts.errors import ConfigError
+from rdarts.genotype import check_fits, genotype_from_dict
+from rdarts.runs import RunDir
+from rdarts.search import build_search
+from rdarts.spaces import get_space
+
+TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
+        "max_train_images": 64, "epochs": 4, "val_batches": 1, "device": "cpu"}
+# A rule that fires at its first decision: window 1, compare with the previous evaluation,
+# and any positive ratio is "too much growth".
+ALWAYS = {"es_window": 1, "es_lag": 1, "es_threshold": 100.0}
+
+
+def _alpha(run):
+    state = torch.load(run / "checkpoint.pt", weights_only=False)["architecture"]
+    return [state[k] for k in sorted(state)]
+
+
+def test_darts_es_stops_and_returns_the_earlier_architecture(tmp_path):
+    outcome = run_search(resolve(overrides={**TINY, **ALWAYS, "method": "darts-es"}),
+                         tmp_path / "es", quiet=True)
+    records = RunDir(tmp_path / "es").read_metrics()
+    assert [r["epoch"] for r in records] == [0, 1]  # decided at epoch 1, about epoch 0
+    assert records[1]["early_stop"]["return_epoch"] == 0
+    result = outcome.result
+    assert result["early_stopping"]["triggered"] and result["stopped_at_epoch"] == 1
+    assert result["genotype"] == records[0]["genotype"]
+    assert outcome.genotype.to_dict() == records[0]["genotype"]
+    saved = json.loads((tmp_path / "es" / "genotype.json").read_text())
+    assert saved == records[0]["genotype"]
+
+
+def test_darts_es_simulate_runs_on_and_reports_both(tmp_path):
+    outcome = run_search(resolve(overrides={**TINY, **ALWAYS, "method": "darts-es",
+                                            "es_simulate": True}), tmp_path / "sim", quiet=True)
+    records = RunDir(tmp_path / "sim").read_metrics()
+    assert len(records) == 4
+    result = outcome.result
+    assert result["genotype"] == records[-1]["genotype"]  # DARTS' answer
+    assert result["early_stopping"]["genotype"] == records[0]["genotype"]  # DARTS-ES' answer
+    assert result["early_stopping"]["simulated"]
+
+
+def test_flat_rule_never_stops(tmp_path):
+    outcome = run_search(resolve(overrides={**TINY, "method": "darts-es"}), tmp_path / "flat",
+                         quiet=True)
+    assert not outcome.result["early_stopping"]["triggered"]
+    assert len(RunDir(tmp_path / "flat").read_metrics()) == 4
+
+
+def test_es_needs_lambda_max_at_the_rule_period(tmp_path):
+    with pytest.raises(ConfigError, match="--hessian-every 2"):
+        run_search(resolve(overrides={**TINY, "method": "darts-es", "es_preset": "reference"}),
+                   tmp_path / "x", quiet=True)
+
+
+def _ada_config(**changes):
+    return resolve(overrides={**TINY, **ALWAYS, "method": "darts-ada", "ada_max": 3e-3,
+                              **changes})
+
+
+def test_ada_rollback_equals_a_resume_from_that_epoch_with_the_new_regulariser(tmp_path):
+    ada = run_search(_ada_config(), tmp_path / "ada", quiet=True)
+    rollbacks = ada.result["rollbacks"]
+    assert len(rollbacks) == 1  # 3e-4 -> 3e-3; 3e-2 would exceed R_max
+    assert rollbacks[0]["to_epoch"] == 0 and rollbacks[0]["new"] == pytest.approx(3e-3)
+    assert ada.result["ignored_triggers"]  # later triggers past R_max are ignored
+    assert [r["epoch"] for r in RunDir(tmp_path / "ada").read_metrics()] == [0, 1, 2, 3]
+    assert (tmp_path / "ada" / "metrics-superseded.jsonl").exists()
+
+    # Independent path: a plain search resumed from the epoch-0 checkpoint with L2 = 3e-3.
+    search = build_search(_ada_config(method="darts"))
+    state = torch.load(tmp_path / "ada" / "checkpoints" / "epoch-0000.pt", weights_only=False)
+    search.load_state_dict(state)
+    search.set_regularization(weight_decay=3e-3)
+    while search.epoch < 4:
+        search.run_epoch()
+        search.epoch += 1
+    expected = search.architecture.parameters_list()
+    for a, b in zip(_alpha(tmp_path / "ada"), [expected[0], expected[1]], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ada_resumes_exactly_after_a_kill_during_the_rollback(tmp_path, monkeypatch):
+    reference = run_search(_ada_config(), tmp_path / "reference", quiet=True)
+    real_trim = RunDir.trim_metrics
+
+    def die_in_rollback(self, next_epoch):
+        if next_epoch > 0:  # only the rollback trims back to a later epoch than the start
+            raise KeyboardInterrupt  # stands in for a kill after the superseded lines moved
+        real_trim(self, next_epoch)
+
+    monkeypatch.setattr(RunDir, "trim_metrics", die_in_rollback)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(_ada_config(), tmp_path / "killed", quiet=True)
+    monkeypatch.setattr(RunDir, "trim_metrics", real_trim)
+    resumed = run_search(_ada_config(), tmp_path / "killed", resume=True, quiet=True)
+    assert resumed.result["rollbacks"] == reference.result["rollbacks"]
+    for a, b in zip(_alpha(tmp_path / "reference"), _alpha(tmp_path / "killed"), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ada_on_drop_path_needs_a_start_value(tmp_path):
+    with pytest.raises(ConfigError, match="drop-path"):
+        run_search(_ada_config(ada_regularizer="drop_path"), tmp_path / "x", quiet=True)
+
+
+def test_rs_ws_returns_a_valid_architecture_from_its_scoring(tmp_path):
+    outcome = run_search(resolve(overrides={**TINY, "epochs": 2, "method": "rs-ws",
+                                            "rs_samples": 20, "rs_top": 3,
+                                            "rs_score_batches": 1}), tmp_path / "rs", quiet=True)
+    result = outcome.result
+    genotype = genotype_from_dict(result["genotype"])
+    check_fits(genotype, get_space("s3", 2))
+    assert result["rs_ws"]["scored"] == 20 and len(result["rs_ws"]["top"]) == 3
+    best = max(entry["val_accuracy"] for entry in result["rs_ws"]["top"])
+    assert result["rs_ws"]["val_accuracy"] == best
+    assert json.loads((tmp_path / "rs" / "genotype.json").read_text()) == result["genotype"]
+    records = RunDir(tmp_path / "rs").read_metrics()
+    assert len(records) == 2 and "train_loss" in records[0]
+
+
+def test_drop_path_and_cutout_ramps_reach_the_search(tmp_path):
+    run_search(resolve(overrides={**TINY, "drop_path": 0.6, "cutout_prob": 0.9,
+                                  "hessian_every": 0}), tmp_path / "reg", quiet=True)
+    records = RunDir(tmp_path / "reg").read_metrics()
+    assert [r["drop_path_prob"] for r in records] == pytest.approx([0.0, 0.2, 0.4, 0.6])
+    assert [r["cutout_prob"] for r in records] == pytest.approx([0.0, 0.3, 0.6, 0.9])
