@@ -32,18 +32,13 @@ WARMUP_ITERATIONS = 5
 
 def _search(setting: str, device_name: str):
     from rdarts.config import resolve
-    from rdarts.data import ImageDataset
+    from rdarts.data import random_dataset
     from rdarts.runtime import resolve_device
     from rdarts.search import Search, epoch_settings
 
     batch = SETTINGS[setting]["batch_size"]
     count = 2 * batch * (WARMUP_ITERATIONS + 1)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (count,), generator=generator)
-    dataset = ImageDataset(name="random", train_images=images, train_labels=labels,
-                           test_images=images[:batch], test_labels=labels[:batch],
-                           num_classes=10, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    dataset = random_dataset(count)
     config = resolve(overrides={**SETTINGS[setting], "order": 1, "device": device_name})
     search = Search(config, dataset, resolve_device(device_name))
     settings = epoch_settings(config, 0)

@@ -35,19 +35,14 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
     import torch
 
     from rdarts.config import resolve
-    from rdarts.data import ImageDataset
+    from rdarts.data import random_dataset
     from rdarts.runtime import resolve_device
     from rdarts.search import Search, epoch_settings
 
     device = resolve_device(device_name)
     batch = SETTINGS[setting]["batch_size"]
     count = 2 * batch * (iterations + 2)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (count,), generator=generator)
-    dataset = ImageDataset(name="random", train_images=images, train_labels=labels,
-                           test_images=images[:batch], test_labels=labels[:batch],
-                           num_classes=10, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    dataset = random_dataset(count)
     config = resolve(overrides={**SETTINGS[setting], **VARIANTS[variant], "epochs": 50,
                                 "device": device_name})
     search = Search(config, dataset, device)

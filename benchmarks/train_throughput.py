@@ -19,7 +19,7 @@ import time
 import torch
 
 from rdarts.config import resolve_train
-from rdarts.data import ImageDataset
+from rdarts.data import random_dataset
 from rdarts.genotype import KNOWN_GENOTYPES, genotype_from_dict
 from rdarts.runtime import resolve_device
 from rdarts.train import Training
@@ -31,12 +31,7 @@ def measure(steps: int, device_name: str, amp: bool, channels_last: bool) -> dic
     device = resolve_device(device_name)
     batch = 96
     count = batch * (steps + WARMUP_STEPS + 1)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (count,), generator=generator)
-    dataset = ImageDataset(name="random", train_images=images, train_labels=labels,
-                           test_images=images[:batch], test_labels=labels[:batch],
-                           num_classes=10, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    dataset = random_dataset(count)
     config = resolve_train("paper-c10", overrides={
         "channels": 16, "layers": 8, "batch_size": batch, "device": device_name, "amp": amp,
         "channels_last": channels_last})

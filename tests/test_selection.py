@@ -43,10 +43,10 @@ def test_selection_picks_the_best_validation_score(tmp_path, monkeypatch):
     import rdarts.selection as selection
 
     scores = {"a": 0.4, "b": 0.9, "c": 0.7}
-    monkeypatch.setattr(selection, "search_job",
-                        lambda config, out: {"genotype": _some_genotype(), "status": "completed"})
+    monkeypatch.setattr(selection, "search_job", lambda config, out, quiet: {
+        "genotype": _some_genotype(), "status": "completed"})
     monkeypatch.setattr(selection, "retrain_job",
-                        lambda genotype, config, out: scores[out.rsplit("/", 1)[1]])
+                        lambda genotype, config, out, quiet: scores[out.rsplit("/", 1)[1]])
     base = resolve(overrides=TINY)
     candidates = [Candidate(name, base, {"seed": i}) for i, name in enumerate(scores)]
     result = run_selection(candidates, resolve_train("quick", overrides=RETRAIN), tmp_path / "s",

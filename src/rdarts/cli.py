@@ -301,8 +301,6 @@ def _selection(args: argparse.Namespace) -> int:
                          "download": base.download, "device": base.device, "seed": base.seed}
     if args.retrain_epochs is not None:
         retrain_overrides["epochs"] = args.retrain_epochs
-    if base.max_train_images is not None:
-        retrain_overrides["max_train_images"] = base.max_train_images
     retrain = resolve_train(args.retrain_preset, None, retrain_overrides)
     options = {"retries": args.retries}
     if args.executor == "ray":
@@ -310,7 +308,7 @@ def _selection(args: argparse.Namespace) -> int:
     log = None if not args.quiet else (lambda message: None)
     with make_executor(args.executor, log=log, **options) as executor:
         result = run_selection(candidates, retrain, args.out, executor=executor,
-                               protocol=protocol)
+                               protocol=protocol, quiet=args.quiet)
     for record in result["candidates"]:
         score = (f"val accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record
                  else f"failed: {record.get('error')}")
@@ -348,65 +346,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_search_run(run_dir_path: str, device: str | None):
-    import dataclasses
-
-    from rdarts.config import from_dict
-    from rdarts.runs import RunDir
-    from rdarts.search import build_search
-
-    run_dir = RunDir(run_dir_path)
-    if not run_dir.holds_run():
-        raise RdartsError(f"{run_dir.path} holds no rdarts run (no config.yaml)")
-    config = from_dict(run_dir.read_config())
-    if device is not None:
-        config = dataclasses.replace(config, device=device)
-    return run_dir, config, build_search(config)
-
-
 def _discretize(args: argparse.Namespace) -> int:
-    from rdarts.genotype import one_hot
+    from rdarts.analysis import run_discretization
 
-    run_dir, _, search = _load_search_run(args.run_dir, args.device)
-    epochs: list[int | None] = [args.epoch]
-    if args.all:
-        epochs = list(run_dir.saved_epochs())
-        if not epochs:
-            raise RdartsError(f"{run_dir.path} has no saved epochs (search with --save-every)")
-    records = []
-    for epoch in epochs:
-        state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
-        search.load_state_dict(state)
-        genotype = search.genotype()
-        continuous = search.evaluate()
-        discrete = search.evaluate(one_hot(genotype, search.space))
-        records.append({
-            "epoch": state["epoch"] - 1,
-            "one_shot_accuracy": continuous["val_accuracy"],
-            "discretized_accuracy": discrete["val_accuracy"],
-            "drop": continuous["val_accuracy"] - discrete["val_accuracy"],
-            "one_shot_loss": continuous["val_loss"],
-            "discretized_loss": discrete["val_loss"],
-            "genotype": genotype.to_dict(),
-        })
-    run_dir.write_json("discretization.json", records)
+    epochs = None if args.epoch is None else [args.epoch]
+    records = run_discretization(args.run_dir, epochs=epochs, all_saved=args.all,
+                                 device=args.device)
     print(json.dumps(records if args.all else records[0]))
     return 0
 
 
 def _hessian(args: argparse.Namespace) -> int:
-    run_dir, config, search = _load_search_run(args.run_dir, args.device)
-    if args.batches is not None and args.batches < 1:
-        raise RdartsError("--batches must be >= 1")
-    state = run_dir.load_checkpoint(map_location=search.device, epoch=args.epoch)
-    search.load_state_dict(state)
-    search.epoch = state["epoch"] - 1  # the epoch the checkpoint ends; same batches as logged
-    mode = args.mode or config.hessian_mode
-    shift = config.hessian_shift if args.shift is None else args.shift
-    record = {"run": str(run_dir.path), "epoch": search.epoch, "mode": mode, "shift": shift,
-              **search.measure_curvature(args.batches, with_spectrum=args.spectrum, mode=mode,
-                                         shift=shift)}
-    run_dir.write_json(f"hessian/epoch-{search.epoch:04d}.json", record)
+    from rdarts.analysis import run_hessian
+
+    record = run_hessian(args.run_dir, epoch=args.epoch, batches=args.batches,
+                         spectrum=args.spectrum, mode=args.mode, shift=args.shift,
+                         device=args.device)
     print(json.dumps(record))
     return 0
 

@@ -936,3 +936,17 @@ def evaluation_batches(
         x = images[start : start + batch_size].to(device, non_blocking=True)
         y = labels[start : start + batch_size].to(device, torch.int64, non_blocking=True)
         yield _normalize(x, shift, scale), y
+
+
+def random_dataset(count: int, *, size: int = 32, channels: int = 3, classes: int = 10,
+                   seed: int = 0) -> ImageDataset:
+    """Uniform random uint8 images with random labels: the input of the speed benchmarks
+    (timings do not depend on content), never of anything that reports accuracy."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (count, channels, size, size), dtype=torch.uint8,
+                           generator=generator)
+    labels = torch.randint(0, classes, (count,), generator=generator)
+    return ImageDataset(name="random", train_images=images, train_labels=labels,
+                        test_images=images[: max(1, count // 10)],
+                        test_labels=labels[: max(1, count // 10)], num_classes=classes,
+                        mean=(0.5,) * channels, std=(0.25,) * channels)

@@ -21,6 +21,7 @@ from rdarts.config import SearchConfig
 from rdarts.errors import DivergenceError
 from rdarts.genotype import Genotype
 from rdarts.runs import RunDir, manifest
+from rdarts.tensorboard import EventLog
 
 
 class EpochTask(Protocol):
@@ -75,10 +76,14 @@ def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Pa
     info = manifest(seed, task.device)
     run_dir.write_json("manifest.json", info)
     _say(log, quiet, task.describe())
-    task.between_epochs(run_dir)  # a resumed run may stop on a decision its checkpoint holds
-    while task.epoch < task.epochs and not task.finished:
-        _run_epoch(task, run_dir, quiet, save_every, log)
-        task.between_epochs(run_dir)
+    events = EventLog(run_dir)
+    try:
+        task.between_epochs(run_dir)  # a resumed run may stop on a decision its checkpoint holds
+        while task.epoch < task.epochs and not task.finished:
+            _run_epoch(task, run_dir, quiet, save_every, log, events)
+            task.between_epochs(run_dir)
+    finally:
+        events.close()
     result = {"status": "completed", **task.summary(run_dir.read_metrics())}
     run_dir.write_json("result.json", result)
     run_dir.write_json("manifest.json", {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -86,7 +91,7 @@ def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Pa
 
 
 def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,
-               log: TextIO) -> None:
+               log: TextIO, events: EventLog) -> None:
     start = time.perf_counter()
     bar = progress_bar(task.steps_per_epoch, f"epoch {task.epoch + 1}/{task.epochs}", quiet)
     try:
@@ -101,6 +106,7 @@ def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,
         raise DivergenceError(f"{error}; stopped, {kept}") from None
     record = {"epoch": task.epoch, **record, "seconds": round(time.perf_counter() - start, 3)}
     run_dir.append_metrics(record)
+    events.write(record)
     task.write_epoch_files(run_dir)
     task.epoch += 1
     state = task.state_dict()

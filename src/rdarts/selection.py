@@ -57,7 +57,7 @@ def seed_candidates(base: SearchConfig, seeds: int) -> list[Candidate]:
                       setting={"seed": base.seed + k}) for k in range(seeds)]
 
 
-def search_job(config: dict[str, Any], out: str) -> dict[str, Any]:
+def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str, Any]:
     """One candidate search (an executor job): finished runs are read back, others resumed."""
     from rdarts.driver import run_search
 
@@ -66,15 +66,17 @@ def search_job(config: dict[str, Any], out: str) -> dict[str, Any]:
         result = run_dir.read_json("result.json")
         if result.get("status") == "completed":
             return result
-    outcome = run_search(from_dict(config), out, resume=run_dir.holds_run(), quiet=True)
+    outcome = run_search(from_dict(config), out, resume=run_dir.holds_run(), quiet=quiet)
     return outcome.result
 
 
-def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str) -> float:
+def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str,
+                quiet: bool = True) -> float:
     """One short retraining on held-out data (an executor job); returns validation accuracy."""
     from rdarts.train import retrain_accuracy
 
-    return retrain_accuracy(genotype_from_dict(genotype), train_from_dict(config), out)
+    return retrain_accuracy(genotype_from_dict(genotype), train_from_dict(config), out,
+                            quiet=quiet)
 
 
 def _gpus(config: SearchConfig | TrainConfig) -> float:
@@ -83,7 +85,7 @@ def _gpus(config: SearchConfig | TrainConfig) -> float:
 
 def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | Path, *,
                   executor: Executor | None = None, protocol: str = "selection",
-                  log: Any = None) -> dict[str, Any]:
+                  quiet: bool = True, log: Any = None) -> dict[str, Any]:
     """Search every candidate, retrain each result with --eval holdout, choose the best."""
     out = Path(out)
     executor = LocalExecutor(log=log) if executor is None else executor
@@ -91,13 +93,14 @@ def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | 
     _prepare(out, protocol, candidates, retrain)
     searches = executor.run([
         Job(name=f"search {c.name}", function=search_job, gpus=_gpus(c.search),
-            kwargs={"config": c.search.to_dict(), "out": str(out / "searches" / c.name)})
+            kwargs={"config": c.search.to_dict(), "out": str(out / "searches" / c.name),
+                    "quiet": quiet})
         for c in candidates])
     found = [(c, r.value) for c, r in zip(candidates, searches, strict=True) if r.ok]
     retrains = executor.run([
         Job(name=f"retrain {c.name}", function=retrain_job, gpus=_gpus(retrain),
             kwargs={"genotype": result["genotype"], "config": retrain.to_dict(),
-                    "out": str(out / "retrain" / c.name)})
+                    "out": str(out / "retrain" / c.name), "quiet": quiet})
         for c, result in found])
     scores = {c.name: r for (c, _), r in zip(found, retrains, strict=True)}
     records = []
