@@ -205,6 +205,26 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(selection)
         selection.set_defaults(handler=_selection, protocol=name)
 
+    sweep = commands.add_parser(
+        "sweep", help="run an experiment grid as independent jobs (local or Ray)",
+        description="Expand a sweep file's grid into jobs (search, evaluation, analyses, or "
+                    "selection) and run each as an independent job with its own run "
+                    "directory; a rerun skips finished jobs and resumes unfinished ones. "
+                    "Shipped sweeps: table1, table2_fig4_drop_path, fig5_l2, table5, tiny.",
+    )
+    sweep.add_argument("sweep", metavar="SWEEP", help="a sweep YAML file or a shipped name")
+    sweep.add_argument("--out", help="sweep directory (default: sweeps/<name>)")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="run the jobs one after another here, or as Ray tasks")
+    sweep.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+    sweep.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
+    sweep.add_argument("--retries", type=int, default=1,
+                       help="extra attempts for a failed job (1)")
+    sweep.add_argument("--only", help="comma-separated shell patterns of job names to run")
+    sweep.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
+    sweep.add_argument("--verbose", action="store_true", help="show every job's epochs")
+    sweep.set_defaults(handler=_sweep)
+
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
         description="Train a genotype from scratch with the paper's evaluation settings (spec "
@@ -278,6 +298,15 @@ def _search(args: argparse.Namespace) -> int:
     print(f"genotype:\n{outcome.genotype}")
     print(f"run directory: {outcome.run_dir}")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from rdarts.sweep import sweep_command
+
+    return sweep_command(args.sweep, out=args.out, executor=args.executor,
+                         address=args.address, max_parallel=args.max_parallel,
+                         retries=args.retries, dry_run=args.dry_run, only=args.only,
+                         quiet=not args.verbose)
 
 
 def _selection(args: argparse.Namespace) -> int:
