@@ -1,4 +1,4 @@
-"""Command line: `rdarts search`, `rdarts spaces`.
+"""Command line: `rdarts search|rdarts|select|sweep|report|train|discretize|hessian|spaces`.
 
 User mistakes (unknown names, malformed files, missing data, a run directory that holds
 another run, a damaged checkpoint, a diverging loss) end with one line on stderr and a
@@ -225,6 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--verbose", action="store_true", help="show every job's epochs")
     sweep.set_defaults(handler=_sweep)
 
+    report = commands.add_parser(
+        "report", help="markdown report, CSV tables and figures from run or sweep directories",
+        description="Read every run below the given directories (search, selection and "
+                    "training runs, sweeps) and write report.md with CSV tables in the paper's "
+                    "layout (mean +- std (median) over seeds) and PNG figures: lambda_max and "
+                    "validation error over epochs with the ES point, test error against mean "
+                    "lambda_max (Pearson r), spectra, discretisation drop, alpha heat maps and "
+                    "the cells.",
+    )
+    report.add_argument("inputs", metavar="RUN_OR_SWEEP_DIR", nargs="+",
+                        help="run directories or folders holding them (searched recursively)")
+    report.add_argument("--out", required=True, help="folder for report.md, tables, figures")
+    report.set_defaults(handler=_report)
+
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
         description="Train a genotype from scratch with the paper's evaluation settings (spec "
@@ -307,6 +321,12 @@ def _sweep(args: argparse.Namespace) -> int:
                          address=args.address, max_parallel=args.max_parallel,
                          retries=args.retries, dry_run=args.dry_run, only=args.only,
                          quiet=not args.verbose)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rdarts.report import report_command
+
+    return report_command(args.inputs, args.out)
 
 
 def _selection(args: argparse.Namespace) -> int:
