@@ -105,7 +105,7 @@ def test_resolve_errors_name_the_job():
 def test_shipped_sweeps_load_and_expand():
     counts = {name: len(expand(load_sweep(name))) for name in shipped_sweeps()}
     assert counts == {"fig5_l2": 60, "table1": 36, "table2_fig4_drop_path": 48, "table5": 72,
-                      "tiny": 2}
+                      "tiny": 2, "s5_regret": 9, "s5_rdarts": 6}
 
     table1 = expand(load_sweep("table1"))
     assert table1[0].name == "s1_cifar10_seed0" and table1[-1].name == "s4_svhn_seed2"
@@ -130,7 +130,10 @@ def test_shipped_sweeps_load_and_expand():
     assert {job.selection["retrain"]["epochs"] for job in table5} == {100}
     assert {job.selection["retrain"]["eval"] for job in table5} == {"holdout"}
     assert load_sweep(Path(__file__).parents[1] / "src/rdarts/sweeps/tiny.yaml").name == "tiny"
-    with pytest.raises(ConfigError, match="shipped sweeps: fig5_l2, table1"):
+    s5_jobs = expand(load_sweep("s5_regret")) + expand(load_sweep("s5_rdarts"))
+    assert {job.settings["space"] for job in s5_jobs} == {"s5"}
+    assert {job.settings["seed"] for job in s5_jobs} == {0, 1, 2}
+    with pytest.raises(ConfigError, match="shipped sweeps: fig5_l2, s5_rdarts, s5_regret"):
         load_sweep("table9")
 
 
@@ -286,3 +289,58 @@ def test_a_selection_sweep_chooses_and_evaluates(tmp_path):
     changed = run_sweep(sweep_from_dict(selection_sweep(retrain_epochs=2)), tmp_path / "out",
                         "local", retries=0, log=quiet)["jobs"][0]
     assert changed["status"] == "failed" and "holds a different selection" in changed["error"]
+
+
+# ---- training sweeps (kind: train, e.g. a tabular benchmark) -------------------------------
+
+
+def test_a_training_sweep_trains_each_genotype_and_reports_both_errors(tmp_path, capsys):
+    genotype = {"normal": [["sep_conv_3x3", 0], ["skip_connect", 1]], "normal_concat": [2],
+                "reduce": [["max_pool_3x3", 0], ["sep_conv_3x3", 1]], "reduce_concat": [2]}
+    (tmp_path / "g.json").write_text(json.dumps(genotype))
+    data = {"name": "tr", "kind": "train", "preset": "quick",
+            "base": {**EVAL, "eval": "both", "holdout_fraction": 0.25, "device": "cpu"},
+            "grid": {"variant": [{"name": "mine", "genotype": genotype},
+                                 {"name": "v2", "genotype": "darts_v2", "layers": 4}]}}
+    sweep = sweep_from_dict(data)
+    jobs = expand(sweep)
+    assert [(j.name, j.steps) for j in jobs] == [("mine", ("train",)), ("v2", ("train",))]
+    assert jobs[1].settings["layers"] == 4 and jobs[1].settings["genotype"]["normal"][0] == \
+        ["sep_conv_3x3", 0]
+    summary = run_sweep(sweep, tmp_path / "out", "local", retries=0, log=quiet)
+    assert summary["counts"]["done"] == 2
+    for record in summary["jobs"]:
+        result = json.loads((tmp_path / "out" / record["name"] / "train" /
+                             "result.json").read_text())
+        assert record["test_error"] == result["test_error"]
+        assert record["val_error"] == result["val_error"]
+        assert 0.0 <= result["val_error"] <= 1.0 and result["eval"] == "both"
+    metrics = RunDir(tmp_path / "out" / "mine" / "train").read_metrics()
+    assert {"val_accuracy", "test_accuracy"} <= set(metrics[0])
+    again = run_sweep(sweep, tmp_path / "out", "local", retries=0, log=quiet)
+    assert all(r.get("reused") for r in again["jobs"])
+    # A genotype axis of names; a dry run shows the training settings.
+    path = tmp_path / "axis.yaml"
+    path.write_text(yaml.safe_dump({"name": "axis", "kind": "train", "base": EVAL,
+                                    "grid": {"genotype": ["darts_v2", str(tmp_path / "g.json")],
+                                             "seed": [0, 1]}}))
+    assert sweep_command(path, dry_run=True) == 0
+    listing = capsys.readouterr().out
+    assert "4 jobs" in listing and "darts-v2_seed1: train" in listing
+    assert "g_seed0: train" in listing and "train: dataset=fashion-mnist" in listing
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"grid": {"seed": [0]}}, "needs a genotype"),
+    ({"evaluate": {"preset": "quick"}}, "evaluate"),
+    ({"analyses": ["spectrum"]}, "analyses"),
+    ({"preset": "paper"}, "unknown training preset 'paper'"),
+    ({"base": {"genotype": "darts_v2", "order": 2}}, "unknown option 'order'"),
+    ({"grid": {"genotype": [{"normal": []}]}}, "genotype axis takes files"),
+])
+def test_training_sweep_mistakes_are_named(change, message):
+    data = {"name": "tr", "kind": "train", "base": {"genotype": "darts_v2"}, **change}
+    if "grid" in change and "genotype" not in str(change["grid"]) and "base" not in change:
+        data["base"] = {}
+    with pytest.raises(ConfigError, match=message):
+        sweep_from_dict(data)

@@ -1,4 +1,5 @@
-"""Command line: `rdarts search|rdarts|select|sweep|report|train|discretize|hessian|spaces`.
+"""Command line: `rdarts search|rdarts|select|sweep|report|bench|train|discretize|hessian|
+spaces`.
 
 User mistakes (unknown names, malformed files, missing data, a run directory that holds
 another run, a damaged checkpoint, a diverging loss) end with one line on stderr and a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -47,6 +49,10 @@ HELP = {
     "ada_max": "DARTS-ADA: the largest regulariser value (3e-2 for l2, 0.6 for drop_path)",
     "rs_samples": "RS-ws: random architectures scored after supernet training (1000)",
     "rs_score_batches": "RS-ws: validation batches for the first scoring (4)",
+    "rs_choose_every": "RS-ws: also choose an architecture every K epochs, so its regret can be "
+                       "followed during the search (0: only at the end)",
+    "regret_table": "S5 tabular benchmark for the test regret of every epoch's genotype: auto "
+                    "(the shipped table, on S5 with its dataset), none, or a table file",
     "rs_top": "RS-ws: best architectures re-scored on the whole validation split (10)",
     "space": "search space: darts, s1, s2, s3, s4, s5, or a YAML file (default s3)",
     "nodes": "intermediate nodes per cell (default: the space's own, 4; S5 has 1)",
@@ -94,8 +100,9 @@ TRAIN_HELP = {
                             "momentum", "grad_clip", "crop_padding", "flip", "cutout_length",
                             "seed", "device")},
     "eval": "test: train on the whole training set, report test error (the paper); holdout: "
-            "hold out part of the training set and report its error (for selection)",
-    "holdout_fraction": "share of the training set held out with --eval holdout (0.1)",
+            "hold out part of the training set and report its error (for selection); both: "
+            "train on the rest, report validation and test error (tabular benchmarks)",
+    "holdout_fraction": "share of the training set held out with --eval holdout|both (0.1)",
     "epochs": "training epochs (paper: 600)",
     "layers": "cells (paper: 20 on CIFAR-10, 8 on CIFAR-100 and SVHN)",
     "channels": "initial channels (paper: 36 on CIFAR-10, 16 on CIFAR-100 and SVHN)",
@@ -239,6 +246,52 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="folder for report.md, tables, figures")
     report.set_defaults(handler=_report)
 
+    bench = commands.add_parser(
+        "bench", help="tabular benchmarks: build, show and look up the S5 table",
+        description="The S5 tabular benchmark (paper Section 3, Figure 2): all 81 "
+                    "architectures of S5 trained, so that a search is scored by its test "
+                    "regret.")
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    s5 = benchmarks.add_parser("s5", help="the S5 table",
+                               description="Build, show or look up the S5 table.")
+    actions = s5.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build", help="train all 81 architectures (resumable) and write the table",
+        description="Train every S5 architecture with each seed of a protocol as a "
+                    "`kind: train` sweep (rerun the same command to continue an interrupted "
+                    "build), then write the table. Protocols: cpu (full Fashion-MNIST, "
+                    "about 3 hours on 2 CPU cores with --executor ray) and paper (CIFAR-10 "
+                    "with the paper's evaluation settings, for GPU clusters).")
+    build.add_argument("--protocol", choices=("cpu", "paper"), default="cpu",
+                       help="training protocol (cpu)")
+    build.add_argument("--out", help="sweep directory (default: sweeps/s5-PROTOCOL)")
+    build.add_argument("--table-out", help="table file (default: OUT/s5-PROTOCOL.json)")
+    build.add_argument("--data-dir", help="dataset folder (cpu: default "
+                                          "/usr/share/datasets/fashion-mnist)")
+    build.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
+    build.add_argument("--seeds", type=int, help="seeds per architecture (protocol's: 2)")
+    build.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="one training after another here, or Ray tasks (1 CPU each)")
+    build.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+    build.add_argument("--max-parallel", type=int, help="Ray: trainings in flight at once")
+    build.add_argument("--retries", type=int, default=1, help="extra attempts per training (1)")
+    build.add_argument("--verbose", action="store_true", help="show every training's epochs")
+    build.set_defaults(handler=_bench_build)
+    show = actions.add_parser("show", help="the table's spread and its best architectures",
+                              description="Print a table's protocol, spread (best, median, "
+                                          "worst) and its architectures ranked by test error.")
+    show.add_argument("--table", help="a table file (default: the shipped cpu table)")
+    show.add_argument("--top", type=int, default=10, help="architectures to list (10)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=_bench_show)
+    lookup = actions.add_parser("lookup", help="a genotype's table entry and test regret",
+                                description="Look up an S5 genotype (a genotype file, a run "
+                                            "directory or an architecture key such as "
+                                            "sep.skip-pool.sep): prints JSON.")
+    lookup.add_argument("genotype", metavar="GENOTYPE")
+    lookup.add_argument("--table", help="a table file (default: the shipped cpu table)")
+    lookup.set_defaults(handler=_bench_lookup)
+
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
         description="Train a genotype from scratch with the paper's evaluation settings (spec "
@@ -329,6 +382,66 @@ def _report(args: argparse.Namespace) -> int:
     return report_command(args.inputs, args.out)
 
 
+def _bench_build(args: argparse.Namespace) -> int:
+    from rdarts.benchmarks.s5 import build_table
+
+    result = build_table(args.protocol, args.out, table_out=args.table_out,
+                         executor=args.executor, address=args.address,
+                         max_parallel=args.max_parallel, retries=args.retries,
+                         data_dir=args.data_dir, device=args.device, seeds=args.seeds,
+                         quiet=not args.verbose)
+    print(f"{result['done']} of {result['total']} trainings finished")
+    if result["table"] is None:
+        print("rdarts: the table is not complete yet; rerun the same command to continue",
+              file=sys.stderr)
+        return 1
+    print(f"table: {result['table']}")
+    return 0
+
+
+def _bench_show(args: argparse.Namespace) -> int:
+    from rdarts.benchmarks.s5 import load_table
+
+    table = load_table(args.table)
+    spread = table.spread()
+    ranked = sorted(table.entries, key=lambda e: (e.test_error, e.index))
+    if args.json:
+        print(json.dumps({"table": table.source, "protocol": table.protocol, **spread,
+                          "ranked": [e.key for e in ranked]}))
+        return 0
+    print(f"{table.name}: {table.protocol.get('description', '')}")
+    print(f"rdarts {table.data.get('rdarts_version')}, built {table.data.get('built')}")
+    for name in ("best", "median", "worst"):
+        row = spread[name]
+        print(f"{name:6s} {row['architecture']:18s} test error {100 * row['test_error']:.2f}% "
+              f"+- {100 * row['test_error_std']:.2f}  val error {100 * row['val_error']:.2f}%")
+    print(f"mean std over seeds: {100 * spread['mean_seed_std']:.2f} points; Spearman "
+          f"(test, val error): {spread['test_val_spearman']:.3f}")
+    print(f"{'rank':>4}  {'architecture':18s} {'test err %':>10} {'std':>5} {'val err %':>9} "
+          f"{'params':>7}")
+    for rank, entry in enumerate(ranked[: args.top], start=1):
+        print(f"{rank:>4}  {entry.key:18s} {100 * entry.test_error:>10.2f} "
+              f"{100 * entry.test_error_std:>5.2f} {100 * entry.val_error:>9.2f} "
+              f"{entry.parameters:>7d}")
+    return 0
+
+
+def _bench_lookup(args: argparse.Namespace) -> int:
+    from rdarts.benchmarks.s5 import ARCHITECTURE_BY_KEY, load_table
+    from rdarts.genotype import load_genotype
+
+    table = load_table(args.table)
+    if args.genotype in ARCHITECTURE_BY_KEY:
+        genotype = ARCHITECTURE_BY_KEY[args.genotype].genotype
+    else:
+        genotype = load_genotype(args.genotype)
+    entry = table.entry(genotype)
+    print(json.dumps({**table.lookup(genotype), "test_error_std": entry.test_error_std,
+                      "val_error_std": entry.val_error_std, "parameters": entry.parameters,
+                      "seeds": list(entry.seeds), "best": table.best.key}))
+    return 0
+
+
 def _selection(args: argparse.Namespace) -> int:
     from rdarts.config import resolve, resolve_train
     from rdarts.executors import make_executor
@@ -388,9 +501,9 @@ def _train(args: argparse.Namespace) -> int:
     outcome = run_training(config, genotype, args.out, resume=args.resume,
                            overwrite=args.overwrite, quiet=args.quiet)
     result = outcome.result
-    name = "test" if config.eval == "test" else "val"
-    print(f"{name} error: {100 * result[f'{name}_error']:.2f}%  parameters: "
-          f"{result['parameters'] / 1e6:.3f}M")
+    errors = "  ".join(f"{name} error: {100 * result[f'{name}_error']:.2f}%"
+                       for name in ("val", "test") if result.get(f"{name}_error") is not None)
+    print(f"{errors}  parameters: {result['parameters'] / 1e6:.3f}M")
     print(f"run directory: {outcome.run_dir}")
     return 0
 
@@ -443,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RdartsError as error:
         print(f"rdarts: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `rdarts ... | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("rdarts: interrupted; the last finished epoch's checkpoint is kept "
               "(continue with --resume)", file=sys.stderr)

@@ -73,6 +73,8 @@ class SearchConfig:
     rs_samples: int = 1000  # RS-ws: random architectures scored after supernet training
     rs_score_batches: int = 4  # validation batches for the first scoring round
     rs_top: int = 10  # the best ones re-scored on the whole validation split
+    rs_choose_every: int = 0  # RS-ws: also choose every K epochs, for regret curves (0: end only)
+    regret_table: str = "auto"  # S5 table for per-epoch test regret: auto, none, or a file
     seed: int = 0
     device: str = "auto"
 
@@ -94,7 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-EVAL_MODES = ("test", "holdout")
+EVAL_MODES = ("test", "holdout", "both")
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = False
     max_train_images: int | None = None
-    eval: str = "test"  # test: full training set, test error; holdout: validation error
+    eval: str = "test"  # test: full training set, test error; holdout: validation error;
+    # both: train on the holdout split, report validation and test error
     holdout_fraction: float = 0.1  # share of the training set held out with --eval holdout
     epochs: int = 600
     layers: int = 20
@@ -172,6 +175,7 @@ def _check_range(config: SearchConfig) -> None:
         (config.ada_eta > 1, "ada_eta must be > 1"),
         (config.rs_samples >= 1 and config.rs_score_batches >= 1 and config.rs_top >= 1,
          "rs_samples, rs_score_batches and rs_top must be >= 1"),
+        (config.rs_choose_every >= 0, "rs_choose_every must be >= 0"),
         (config.max_train_images is None or config.max_train_images >= 2,
          "max_train_images must be >= 2"),
         (config.lr > 0 and config.arch_lr > 0, "learning rates must be positive"),

@@ -27,3 +27,7 @@ class ConfigError(RdartsError):
 
 class DivergenceError(RdartsError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class BenchmarkError(RdartsError):
+    """A tabular benchmark that is missing, malformed, incomplete, or does not fit a genotype."""

@@ -29,7 +29,7 @@ from rdarts.errors import ConfigError, RunDirError
 from rdarts.genotype import Genotype, genotype_from_dict, sample_genotype
 from rdarts.hypergradient import scratch_buffers
 from rdarts.runs import RunDir, atomic_write_text
-from rdarts.search import Search, build_search
+from rdarts.search import Search, build_search, regret_text
 from rdarts.stopping import EarlyStopping, rule_from_options
 
 ADA_DEFAULT_MAX = {"l2": 3e-2, "drop_path": 0.6}
@@ -81,6 +81,16 @@ class SearchMethod:
         self.search.write_epoch_files(run_dir)
 
     def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """result.json: the method's summary, plus the test regret of the returned genotype
+        (and of the DARTS-ES one) when a tabular benchmark is in use."""
+        result = self.method_summary(records)
+        result.update(self.search.benchmark_fields(result["genotype"]))
+        stop = result.get("early_stopping") or {}
+        if stop.get("genotype") is not None:
+            stop.update(self.search.benchmark_fields(stop["genotype"]))
+        return result
+
+    def method_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         return {"method": self.search.config.method, **self.search.summary(records)}
 
     def state_dict(self) -> dict[str, Any]:
@@ -133,8 +143,8 @@ class EarlyStoppedSearch(SearchMethod):
                      f"(ratio {stop['ratio']:.3f})")
         return line
 
-    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        result = super().summary(records)
+    def method_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        result = super().method_summary(records)
         trigger = self.stopping.trigger
         if trigger is None:
             result["early_stopping"] = {"triggered": False}
@@ -234,8 +244,8 @@ class AdaptiveSearch(EarlyStoppedSearch):
         return (f"{super().describe()}; adapting {self.regularizer} from {self.value:g} by "
                 f"x{self.eta:g} up to {self.r_max:g}")
 
-    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        result = super().summary(records)
+    def method_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        result = super().method_summary(records)
         result["rollbacks"] = self.rollbacks
         result["ignored_triggers"] = self.ignored_triggers
         result["final_regularization"] = {self.regularizer: self.value}
@@ -294,12 +304,23 @@ class RandomSearchWS(SearchMethod):
                 progress()
         train_loss = loss_sum.item() / seen
         search.check_finite(train_loss)
-        return {"lr": settings.lr, "drop_path_prob": settings.drop_path_prob,
-                "train_loss": train_loss, "train_accuracy": correct.item() / seen}
+        record = {"lr": settings.lr, "drop_path_prob": settings.drop_path_prob,
+                  "train_loss": train_loss, "train_accuracy": correct.item() / seen}
+        every = search.config.rs_choose_every
+        if every and (search.epoch + 1) % every == 0:
+            # The choice RS-ws would return if the search stopped now (paper Figure 2 follows
+            # it over the epochs); scoring leaves the search path untouched.
+            chosen = self.choose()
+            record["genotype"] = chosen["genotype"]
+            record["rs_val_accuracy"] = chosen["val_accuracy"]
+            record.update(search.benchmark_fields(chosen["genotype"]))
+        return record
 
     def epoch_line(self, record: dict[str, Any]) -> str:
+        chosen = (f"  chosen val acc {record['rs_val_accuracy']:.3f}"
+                  if "rs_val_accuracy" in record else "")
         return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
-                f"lr {record['lr']:.4f}")
+                f"lr {record['lr']:.4f}{chosen}{regret_text(record)}")
 
     def write_epoch_files(self, run_dir: RunDir) -> None:
         """The architecture is chosen only after training (see `summary`)."""
@@ -340,7 +361,7 @@ class RandomSearchWS(SearchMethod):
                 "top": [{"genotype": samples[i].to_dict(), "first_round": scores[i],
                          "val_accuracy": s} for s, i in rescored]}
 
-    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def method_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         if self.best is None:
             self.best = self.choose()
         return {"method": "rs-ws", "space": self.search.space.name, "epochs": self.epochs,

@@ -5,6 +5,7 @@ folder with config.yaml) and reproduces the paper's summaries:
 
 - table_search.csv: Table 1 (DARTS vs DARTS-ES test error) and Table 2 (one-shot validation
   error, test error and lambda_max per setting), "mean +- std (median)" over seeds;
+- regret.png (Figure 2, searches on S5 scored against a tabular benchmark);
 - lambda_max.png (Figures 3/11), test_error_vs_lambda.png (Figure 15), spectrum.png
   (Figure 13), discretization.png (Figure 6), softmax(alpha) heat maps and cell diagrams;
 - summary.json: the per-run numbers behind every table row and figure.
@@ -152,6 +153,31 @@ class SearchRun:
         if stop is None:
             return None
         return stop.get("genotype") if stop.get("triggered") else self.genotype
+
+    @property
+    def test_regret(self) -> dict[int, float]:
+        """Test regret in percentage points per epoch (S5 with a tabular benchmark)."""
+        return {e: 100.0 * v for e, v in self.series("test_regret").items()}
+
+    @property
+    def final_test_regret(self) -> float | None:
+        """Test regret (points) of the returned genotype: result.json's, else the last epoch's."""
+        value = (self.result or {}).get("test_regret")
+        if _finite(value):
+            return 100.0 * float(value)
+        regrets = self.test_regret
+        return regrets[max(regrets)] if regrets else None
+
+    @property
+    def es_test_regret(self) -> float | None:
+        """Test regret (points) of the DARTS-ES genotype; the final one if the rule never fired."""
+        stop = (self.result or {}).get("early_stopping")
+        if stop is None:
+            return None
+        if stop.get("triggered"):
+            value = stop.get("test_regret")
+            return 100.0 * float(value) if _finite(value) else None
+        return self.final_test_regret
 
     @property
     def test_error(self) -> float | None:
@@ -381,6 +407,8 @@ COLUMNS = (
            lambda r: r.final_val_error),
     Column("parameters_m", "Params (M)", 3, lambda r: r.parameters),
     Column("lambda_max", "lambda_max (end)", 3, lambda r: r.final_lambda_max),
+    Column("test_regret_pct", "Test regret % (S5 table)", 2, lambda r: r.final_test_regret),
+    Column("es_test_regret_pct", "Test regret % (DARTS-ES)", 2, lambda r: r.es_test_regret),
 )
 
 
@@ -402,10 +430,17 @@ def format_statistics(stats: dict[str, float] | None, decimals: int) -> str:
 
 
 def table_columns(settings: list[Setting]) -> list[Column]:
-    """All columns, without DARTS-ES when no run has an early-stopping genotype."""
-    has_es = any(r.es_genotype is not None or r.evaluation_es is not None
-                 for s in settings for r in s.runs)
-    return [c for c in COLUMNS if has_es or c.key != "es_test_error_pct"]
+    """All columns, without DARTS-ES when no run has an early-stopping genotype and without
+    regret when no run was scored against a tabular benchmark."""
+    runs = [r for s in settings for r in s.runs]
+    has_es = any(r.es_genotype is not None or r.evaluation_es is not None for r in runs)
+    has_regret = any(r.final_test_regret is not None for r in runs)
+    dropped = set()
+    if not has_es:
+        dropped |= {"es_test_error_pct", "es_test_regret_pct"}
+    if not has_regret:
+        dropped |= {"test_regret_pct", "es_test_regret_pct"}
+    return [c for c in COLUMNS if c.key not in dropped]
 
 
 def table_rows(settings: list[Setting], columns: list[Column]) -> list[dict[str, str]]:
@@ -494,6 +529,35 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     error_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (lambda_axes, error_axes):
         axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_regret(settings: list[Setting], path: Path) -> Path | None:
+    """Figure 2 layout: test regret of each epoch's architecture (solid, left axis) and the
+    one-shot validation error (dashed, right axis) over the search, mean +- std over seeds."""
+    if not any(r.test_regret for s in settings for r in s.runs):
+        return None
+    figure = _figure(7.5, 4.5)
+    regret_axes = figure.subplots()
+    error_axes = regret_axes.twinx()
+    for index, setting in enumerate(settings):
+        color = _color(index)
+        regrets = [r.test_regret for r in setting.runs if r.test_regret]
+        if regrets:
+            epochs, mean, std = epoch_statistics(regrets)
+            regret_axes.plot(epochs, mean, color=color, marker=".", label=setting.label)
+            regret_axes.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
+        errors = [r.one_shot_val_error for r in setting.runs if r.one_shot_val_error]
+        if errors:
+            epochs, mean, _ = epoch_statistics(errors)
+            error_axes.plot(epochs, mean, color=color, linestyle="--", alpha=0.8)
+    regret_axes.set_xlabel("epoch")
+    regret_axes.set_ylabel("test regret (% points, solid)")
+    error_axes.set_ylabel("one-shot validation error (%, dashed)")
+    regret_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    regret_axes.set_title("Test regret on the S5 table during the search")
+    regret_axes.grid(alpha=0.3)
+    regret_axes.legend(fontsize="small")
     return _save(figure, path)
 
 
@@ -822,6 +886,14 @@ def _figure_sections(settings: list[Setting], out: Path,
             "The dominant eigenvalue of the validation-loss Hessian with respect to alpha and "
             "the one-shot validation error per epoch (mean over seeds, shaded std); circles mark "
             "the epochs DARTS-ES returns.", _image(path)))
+    path = plot_regret(settings, out / "regret.png")
+    if path:
+        written.append(path)
+        sections.append(Section(
+            "Test regret during the search (Figure 2)",
+            "The table test error of each epoch's architecture minus the best architecture's "
+            "(S5 tabular benchmark; solid, mean over seeds with shaded std) and the one-shot "
+            "validation error (dashed).", _image(path)))
     path = plot_test_error_vs_lambda(settings, out / "test_error_vs_lambda.png")
     if path:
         written.append(path)

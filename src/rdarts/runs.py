@@ -254,7 +254,8 @@ class RunDir:
 
 
 # Options that change how a run is executed or shown, not what it computes.
-RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every"})
+# Settings that do not change what a run computes, so a resumed run may differ in them.
+RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every", "regret_table"})
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from rdarts import curvature, hypergradient
+from rdarts.benchmarks.s5 import S5Table, table_for_search
 from rdarts.config import SearchConfig
 from rdarts.data import (
     Augmentation,
@@ -96,6 +97,9 @@ class Search:
         self.epoch = 0  # the next epoch to run
         self.drop_path_max = config.drop_path  # a regulariser DARTS-ADA may raise
         self.top_eigenvector: torch.Tensor | None = None  # warm start for the next Lanczos run
+        # On S5, every epoch's genotype is scored against the tabular benchmark (Figure 2).
+        self.benchmark: S5Table | None = table_for_search(config.regret_table, self.space,
+                                                          config.dataset)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -130,14 +134,22 @@ class Search:
             for k, w in self.architecture().items()
         }
         record["genotype"] = self.genotype().to_dict()
+        record.update(self.benchmark_fields(record["genotype"]))
         return record
+
+    def benchmark_fields(self, genotype: dict[str, Any]) -> dict[str, Any]:
+        """`test_regret` and the table entry of a genotype when a table is in use (else {})."""
+        if self.benchmark is None:
+            return {}
+        found = self.benchmark.lookup(genotype)
+        return {"test_regret": found["test_regret"], "benchmark": found}
 
     def epoch_line(self, record: dict[str, Any]) -> str:
         curvature_text = (f"  lambda_max {record['lambda_max']:.4f}"
                           if "lambda_max" in record else "")
         return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
                 f"one-shot val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}  "
-                f"lr {record['lr']:.4f}{curvature_text}")
+                f"lr {record['lr']:.4f}{curvature_text}{regret_text(record)}")
 
     def write_epoch_files(self, run_dir: RunDir) -> None:
         save_genotype(self.genotype(), run_dir.file("genotype.json"))
@@ -428,3 +440,11 @@ def build_search(config: SearchConfig) -> Search:
     return Search(config, dataset, device)
 
 
+
+
+def regret_text(record: dict[str, Any]) -> str:
+    """The epoch line's test regret (in percentage points), when the record has one."""
+    if record.get("test_regret") is None:
+        return ""
+    return (f"  test regret {100 * record['test_regret']:.2f} "
+            f"({record['benchmark']['architecture']})")

@@ -111,6 +111,8 @@ def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | 
             record["error"] = job.error
         else:
             record["genotype"] = job.value["genotype"]
+            if job.value.get("test_regret") is not None:  # S5 with a tabular benchmark
+                record["test_regret"] = job.value["test_regret"]
             retrained = scores[candidate.name]
             record["retrain_run"] = str(out / "retrain" / candidate.name)
             if retrained.ok:
@@ -126,6 +128,8 @@ def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | 
     result = {"protocol": protocol, "status": "completed" if len(scored) == len(records)
               else "partial", "candidates": records, "chosen": chosen["name"],
               "genotype": chosen["genotype"], "val_accuracy": chosen["val_accuracy"]}
+    if "test_regret" in chosen:
+        result["test_regret"] = chosen["test_regret"]
     atomic_write_json(out / "result.json", result)
     atomic_write_json(out / "genotype.json", chosen["genotype"])
     return result

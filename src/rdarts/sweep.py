@@ -12,14 +12,18 @@ File format (YAML; option names with dashes or underscores):
 
     name: table1                         # used for the default output directory
     description: ...
-    kind: search                         # search | selection
-    preset: paper                        # search preset (optional)
+    kind: search                         # search | selection | train
+    preset: paper                        # search preset (train: a training preset; optional)
     base: {method: darts-es, ...}        # search options shared by every job
     grid: {space: [s1, s2], seed: [0, 1]}   # search option -> values; cartesian product
     evaluate: {preset: {cifar10: paper-c10, ...} | quick, overrides: {...}, early_stopping: bool}
     analyses: [spectrum, discretization]
     selection: {protocol: select | rdarts, regularizer: l2 | dp, values: [...], seeds: 4,
                 retrain_preset: ..., retrain_epochs: 100, retrain_overrides: {...}}
+
+With `kind: train` each grid point trains one genotype from scratch (a tabular benchmark such
+as S5's is such a sweep): `base` and `grid` hold training options and `genotype` (a genotype
+file, run directory or known name; in a variant also a genotype mapping).
 
 A grid axis named `variant` bundles several settings under one name, for comparisons that are
 not a product (Table 5: five methods, R-DARTS with two regularisers): each value is a mapping
@@ -31,6 +35,7 @@ Output directory:
     OUT/jobs.json      the expanded jobs (name, kind, settings, steps, ...) and their status
     OUT/summary.json   per job: status (done / failed / skipped), attempts, seconds, results
     OUT/<job>/search/  OUT/<job>/eval/  OUT/<job>/eval-es/  OUT/<job>/selection/
+    OUT/<job>/train/   (kind: train)
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ from rdarts.stopping import rule_from_options
 
 Log = Callable[[str], None]
 
-KINDS = ("search", "selection")
+KINDS = ("search", "selection", "train")
+GENOTYPE_KEY = "genotype"
 ANALYSES = ("spectrum", "discretization")
 PROTOCOLS = ("select", "rdarts")
 REGULARIZERS = ("l2", "dp")
@@ -201,11 +207,14 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description must be text, got {description!r}")
     preset = data.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"{source}: unknown search preset {preset!r}; "
-                          f"known: {', '.join(PRESETS)}")
-    base = normalise_keys(_mapping(data.get("base"), f"{source}: base"), f"{source}: base")
+    presets = TRAIN_PRESETS if kind == "train" else PRESETS
+    if preset is not None and preset not in presets:
+        raise ConfigError(f"{source}: unknown {'training' if kind == 'train' else 'search'} "
+                          f"preset {preset!r}; known: {', '.join(presets)}")
+    base = _options(_mapping(data.get("base"), f"{source}: base"), f"{source}: base", kind)
     grid = _load_grid(data.get("grid"), f"{source}: grid", kind)
+    if kind == "train":
+        _check_train_sweep(data, base, grid, source)
     evaluate = None
     if data.get("evaluate") is not None:
         evaluate = _load_evaluation(data["evaluate"], f"{source}: evaluate", kind)
@@ -219,6 +228,35 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
     return Sweep(name=name, kind=kind, description=description, preset=preset, base=base,
                  grid=grid, evaluate=evaluate, analyses=analyses, selection=selection,
                  source=source)
+
+
+def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
+    """Search options, or for `kind: train` training options plus `genotype`."""
+    if kind != "train":
+        return normalise_keys(values, where)
+    rest = {k: v for k, v in values.items() if k != GENOTYPE_KEY}
+    options = normalise_keys(rest, where, TrainConfig)
+    if GENOTYPE_KEY in values:
+        genotype = values[GENOTYPE_KEY]
+        if not isinstance(genotype, str | dict):
+            raise ConfigError(f"{where}: genotype must be a file, run directory or name (or a "
+                              f"genotype mapping), got {genotype!r}")
+        options[GENOTYPE_KEY] = genotype
+    return options
+
+
+def _check_train_sweep(data: dict[str, Any], base: dict[str, Any],
+                       grid: dict[str, tuple[Any, ...]], source: str) -> None:
+    """A training sweep has no evaluations, analyses or selection, and names a genotype."""
+    for key in ("evaluate", "analyses"):
+        if data.get(key):
+            raise ConfigError(f"{source}: {key!r} is for search sweeps (kind: train trains the "
+                              "genotypes it names)")
+    variants = grid.get(VARIANT_AXIS, ())
+    if not (GENOTYPE_KEY in base or GENOTYPE_KEY in grid
+            or (variants and all(GENOTYPE_KEY in v.search for v in variants))):
+        raise ConfigError(f"{source}: kind: train needs a genotype (in base, as a grid axis, "
+                          "or in every variant)")
 
 
 def _check_keys(data: dict[str, Any], known: Sequence[str], where: str) -> None:
@@ -247,8 +285,11 @@ def _load_grid(raw: Any, where: str, kind: str) -> dict[str, tuple[Any, ...]]:
             labels = [variant.name for variant in checked]
         else:
             name = str(axis).replace("-", "_")
-            checked = tuple(normalise_keys({axis: value}, where)[name] for value in values)
+            checked = tuple(_options({axis: value}, where, kind)[name] for value in values)
             axis, labels = name, list(checked)
+            if name == GENOTYPE_KEY and not all(isinstance(v, str) for v in checked):
+                raise ConfigError(f"{where}: a genotype axis takes files, run directories or "
+                                  "names (put genotype mappings into variants)")
         if axis in grid:
             raise ConfigError(f"{where}: {axis!r} appears twice")
         if len(set(map(repr, labels))) != len(labels):
@@ -265,7 +306,7 @@ def _load_variant(value: Any, where: str, kind: str) -> Variant:
         raise ConfigError(f"{where}: a variant name must be letters, digits, '.', '+' or '-', "
                           f"got {name!r}")
     settings = {k: v for k, v in value.items() if k not in ("name", "selection")}
-    search = normalise_keys(settings, f"{where} {name}")
+    search = _options(settings, f"{where} {name}", kind)
     selection = {}
     if value.get("selection") is not None:
         if kind != "selection":
@@ -285,6 +326,8 @@ def _load_evaluation(raw: Any, where: str, kind: str) -> Evaluation:
     if not isinstance(early_stopping, bool):
         raise ConfigError(f"{where}: early_stopping must be true or false, "
                           f"got {early_stopping!r}")
+    if kind == "train":
+        raise ConfigError(f"{where}: kind: train sweeps are themselves trainings")
     if early_stopping and kind == "selection":
         raise ConfigError(f"{where}: early_stopping is for kind: search (a selection sweep "
                           "evaluates the chosen genotype)")
@@ -404,6 +447,8 @@ def expand(sweep: Sweep) -> list[SweepJob]:
 def _segment(axis: str, value: Any) -> str:
     if isinstance(value, Variant):
         return value.name
+    if axis == GENOTYPE_KEY and isinstance(value, str):  # a file or run directory: its name
+        value = Path(value).stem if value.endswith(".json") else Path(value).name
     if isinstance(value, str):
         return re.sub(r"[^A-Za-z0-9.+-]+", "-", value).strip("-") or "empty"
     key = SHORT_NAMES.get(axis, axis.replace("_", "-"))
@@ -417,6 +462,8 @@ def _segment(axis: str, value: Any) -> str:
 
 
 def _make_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
+    if sweep.kind == "train":
+        return _make_train_job(sweep, name, point)
     overrides = dict(sweep.base)
     selection_raw = dict(sweep.selection or {})
     labels = {}
@@ -452,6 +499,28 @@ def _make_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
     steps += sweep.analyses
     return SweepJob(name=name, kind=sweep.kind, settings=search.to_dict(), steps=steps,
                     point=labels, evaluate=evaluate, selection=selection)
+
+
+def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
+    """A training job: its settings are exactly the config.yaml its run will hold."""
+    from rdarts.genotype import genotype_from_dict, load_genotype
+
+    overrides = dict(sweep.base)
+    labels = {}
+    for axis, value in point.items():
+        if isinstance(value, Variant):
+            overrides.update(value.search)
+            labels[axis] = value.name
+        else:
+            overrides[axis] = value
+            labels[axis] = value
+    reference = overrides.pop(GENOTYPE_KEY)
+    genotype = (genotype_from_dict(reference, where=f"job {name}")
+                if isinstance(reference, dict) else load_genotype(reference))
+    config = resolve_train(sweep.preset, None, overrides)
+    return SweepJob(name=name, kind="train",
+                    settings={**config.to_dict(), GENOTYPE_KEY: genotype.to_dict()},
+                    steps=("train",), point=labels)
 
 
 def _check_method(search: SearchConfig) -> None:
@@ -687,6 +756,21 @@ def _discretization_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None
     run_discretization(str(job_dir / "search"))
 
 
+def _train_done(job: dict[str, Any], job_dir: Path) -> bool:
+    return _finished_run(job_dir / "train", job["settings"]) is not None
+
+
+def _train_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
+    from rdarts.genotype import genotype_from_dict
+    from rdarts.train import run_training
+
+    settings = dict(job["settings"])
+    genotype = genotype_from_dict(settings.pop(GENOTYPE_KEY))
+    path = job_dir / "train"
+    run_training(train_from_dict(settings), genotype, path, resume=RunDir(path).holds_run(),
+                 quiet=quiet)
+
+
 def _selection_done(job: dict[str, Any], job_dir: Path) -> bool:
     return _selection_result(job, job_dir) is not None
 
@@ -719,6 +803,7 @@ STEPS: dict[str, tuple[StepDone, StepRun]] = {
     "eval-es": (_eval_es_done, _eval_es_run),
     "spectrum": (_spectrum_done, _spectrum_run),
     "discretization": (_discretization_done, _discretization_run),
+    "train": (_train_done, _train_run),
 }
 
 
@@ -737,8 +822,10 @@ def job_results(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     Search jobs: `genotype`, `lambda_max` (the last one measured during the search),
     `es_triggered`, `es_return_epoch`, `es_genotype`, `test_error`, `parameters`,
     `es_test_error` (when the rule never fired, DARTS-ES returns the final genotype, so it is
-    the DARTS test error), `lambda_max_dense` and `discretization_drop` from the analyses.
+    the DARTS test error), `lambda_max_dense` and `discretization_drop` from the analyses,
+    `test_regret` / `es_test_regret` on S5 with a tabular benchmark.
     Selection jobs: `protocol`, `chosen`, `val_accuracy`, `genotype`, `test_error`.
+    Training jobs: `genotype`, `test_error` and/or `val_error`, `parameters`, `train_seconds`.
     Steps that have not finished contribute nothing.
     """
     results: dict[str, Any] = {}
@@ -751,12 +838,21 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
     def evaluation(path: Path, genotype: dict[str, Any]) -> dict[str, Any] | None:
         return _finished_run(path, _train_config(job, genotype)) if job["evaluate"] else None
 
+    if job["kind"] == "train":
+        trained_run = _finished_run(job_dir / "train", job["settings"])
+        if trained_run is not None:
+            results.update({key: trained_run[key] for key in
+                            ("genotype", "test_error", "val_error", "parameters",
+                             "train_seconds") if trained_run.get(key) is not None})
+        return
     if job["kind"] == "selection":
         selection = _selection_result(job, job_dir)
         if selection is None:
             return
         results.update(protocol=selection["protocol"], chosen=selection["chosen"],
                        val_accuracy=selection["val_accuracy"], genotype=selection["genotype"])
+        if selection.get("test_regret") is not None:
+            results["test_regret"] = selection["test_regret"]
         trained = evaluation(job_dir / "eval", selection["genotype"])
         if trained is not None:
             results.update(test_error=trained.get("test_error"),
@@ -766,6 +862,8 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
     if search is None:
         return
     results["genotype"] = search["genotype"]
+    if search.get("test_regret") is not None:
+        results["test_regret"] = search["test_regret"]
     measured = [r["lambda_max"] for r in RunDir(job_dir / "search").read_metrics()
                 if r.get("lambda_max") is not None]
     results["lambda_max"] = measured[-1] if measured else None
@@ -774,6 +872,8 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
         results["es_triggered"] = bool(stop.get("triggered"))
         if stop.get("triggered"):
             results.update(es_return_epoch=stop["return_epoch"], es_genotype=stop["genotype"])
+            if stop.get("test_regret") is not None:
+                results["es_test_regret"] = stop["test_regret"]
     trained = evaluation(job_dir / "eval", search["genotype"])
     if trained is not None:
         results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"))
@@ -923,12 +1023,18 @@ def result_line(record: dict[str, Any]) -> str:
     parts = []
     if "chosen" in record:
         parts.append(f"chosen {record['chosen']} (val acc {_number(record['val_accuracy'])})")
+    if "val_error" in record:
+        parts.append(f"val error {_number(record['val_error'])}")
     if "test_error" in record:
         parts.append(f"test error {_number(record['test_error'])}")
     if "es_test_error" in record:
         epoch = (f" (epoch {record['es_return_epoch']})" if record.get("es_triggered")
                  else " (not triggered)")
         parts.append(f"ES test error {_number(record['es_test_error'])}{epoch}")
+    if record.get("test_regret") is not None:
+        parts.append(f"test regret {_number(record['test_regret'])}")
+    if record.get("es_test_regret") is not None:
+        parts.append(f"ES test regret {_number(record['es_test_regret'])}")
     if record.get("lambda_max") is not None:
         parts.append(f"lambda_max {_number(record['lambda_max'])}")
     if "discretization_drop" in record:
@@ -963,6 +1069,10 @@ def describe_jobs(sweep: Sweep, jobs: list[SweepJob]) -> str:
              + (f"; {sweep.description}" if sweep.description else "")]
     for job in jobs:
         lines.append(f"{job.name}: {', '.join(job.steps)}")
+        if job.kind == "train":
+            settings = {k: v for k, v in job.settings.items() if k != GENOTYPE_KEY}
+            lines.append(f"    train: {_changed(settings, train_defaults)}")
+            continue
         lines.append(f"    search: {_changed(job.settings, search_defaults)}")
         if job.selection is not None:
             plan = job.selection

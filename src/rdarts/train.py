@@ -5,6 +5,7 @@ to 0, gradient clipping at 5, batch 96, Cutout 16 px, drop path ramping 0 -> 0.2
 non-identity op, auxiliary head weighted 0.4; the paper reports the test error of the last
 epoch. `--eval holdout` instead trains on part of the training set and reports the error on
 the rest: what the selection protocol of spec section 8 (R-DARTS) needs, never the test set.
+`--eval both` trains on that part and reports both errors (a tabular benchmark's entry).
 """
 
 from __future__ import annotations
@@ -49,20 +50,22 @@ class Training:
         if config.max_train_images is not None:
             dataset = subset(dataset, config.max_train_images, None)
         self.dataset = dataset
-        if config.eval == "holdout":
-            (train_x, train_y), (eval_x, eval_y) = split_train_val(
+        evaluation_sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if config.eval in ("holdout", "both"):
+            (train_x, train_y), evaluation_sets["val"] = split_train_val(
                 dataset, 1.0 - config.holdout_fraction)
         else:
             train_x, train_y = dataset.train_images, dataset.train_labels
-            eval_x, eval_y = dataset.test_images, dataset.test_labels
+        if config.eval in ("test", "both"):
+            evaluation_sets["test"] = (dataset.test_images, dataset.test_labels)
         augmentation = Augmentation(crop_padding=config.crop_padding, flip=config.flip,
                                     cutout_length=config.cutout_length,
                                     cutout_prob=config.cutout_prob)
         self.train_stream = BatchStream(train_x, train_y, config.batch_size, seed=config.seed + 1,
                                         mean=dataset.mean, std=dataset.std,
                                         augmentation=augmentation, device=device)
-        self.eval_images = eval_x.to(device)
-        self.eval_labels = eval_y.to(device)
+        self.evaluation_sets = {name: (images.to(device), labels.to(device))
+                                for name, (images, labels) in evaluation_sets.items()}
         self.network = Network(genotype, C=config.channels, num_classes=dataset.num_classes,
                                layers=config.layers, auxiliary=config.auxiliary,
                                in_channels=dataset.in_channels).to(device)
@@ -93,9 +96,10 @@ class Training:
         return count_parameters(self.network)
 
     @property
-    def eval_name(self) -> str:
-        """'test' or 'val': what the reported accuracy was measured on."""
-        return "test" if self.config.eval == "test" else "val"
+    def eval_names(self) -> list[str]:
+        """What the reported accuracies were measured on: 'val' (the held-out part of the
+        training set) and/or 'test', in that order."""
+        return list(self.evaluation_sets)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.amp and self.device.type == "cuda":
@@ -148,35 +152,39 @@ class Training:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Loss and accuracy on the test set (--eval test) or the held-out part (holdout)."""
+        """Loss and accuracy on each evaluation set: the test set (--eval test), the held-out
+        part of the training set (holdout), or both (both: a tabular benchmark's entry)."""
         self.network.eval()
-        loss_sum, correct = 0.0, 0
-        for images, labels in evaluation_batches(self.eval_images, self.eval_labels,
-                                                 max(self.config.batch_size, 256),
-                                                 self.dataset.mean, self.dataset.std,
-                                                 self.device):
-            with self._autocast():
-                logits, _ = self.network(self._prepare(images))
-            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
-            correct += (logits.argmax(dim=1) == labels).sum().item()
-        count = len(self.eval_labels)
-        return {f"{self.eval_name}_loss": loss_sum / count,
-                f"{self.eval_name}_accuracy": correct / count}
+        record: dict[str, float] = {}
+        for name, (images_all, labels_all) in self.evaluation_sets.items():
+            loss_sum, correct = 0.0, 0
+            for images, labels in evaluation_batches(images_all, labels_all,
+                                                     max(self.config.batch_size, 256),
+                                                     self.dataset.mean, self.dataset.std,
+                                                     self.device):
+                with self._autocast():
+                    logits, _ = self.network(self._prepare(images))
+                loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+                correct += (logits.argmax(dim=1) == labels).sum().item()
+            count = len(labels_all)
+            record[f"{name}_loss"] = loss_sum / count
+            record[f"{name}_accuracy"] = correct / count
+        return record
 
     # ---- the driver's interface (rdarts.driver.EpochTask) -------------------------------
     def describe(self) -> str:
         return (f"train: {self.parameters / 1e6:.3f}M parameters, dataset {self.dataset.name} "
-                f"(eval on {self.eval_name}), {self.epochs} epochs x {self.steps_per_epoch} "
-                f"steps, device {self.device}")
+                f"(eval on {' and '.join(self.eval_names)}), {self.epochs} epochs x "
+                f"{self.steps_per_epoch} steps, device {self.device}")
 
     def run_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
         return {**self.train_epoch(progress), **self.evaluate()}
 
     def epoch_line(self, record: dict[str, Any]) -> str:
-        name = self.eval_name
-        return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}  "
-                f"{name} loss {record[f'{name}_loss']:.3f} acc {record[f'{name}_accuracy']:.4f}"
-                f"  lr {record['lr']:.4f}")
+        evaluations = "".join(f"  {name} loss {record[f'{name}_loss']:.3f} "
+                              f"acc {record[f'{name}_accuracy']:.4f}" for name in self.eval_names)
+        return (f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}"
+                f"{evaluations}  lr {record['lr']:.4f}")
 
     def write_epoch_files(self, run_dir: RunDir) -> None:
         """Training has no per-epoch files besides metrics and the checkpoint."""
@@ -184,11 +192,14 @@ class Training:
     def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The last epoch's error (the paper's convention), parameters and time."""
         final = records[-1] if records else {}
-        accuracy = final.get(f"{self.eval_name}_accuracy")
+        errors: dict[str, float | None] = {}
+        for name in self.eval_names:
+            accuracy = final.get(f"{name}_accuracy")
+            errors[f"{name}_accuracy"] = accuracy
+            errors[f"{name}_error"] = None if accuracy is None else 1.0 - accuracy
         return {
             "eval": self.config.eval,
-            f"{self.eval_name}_accuracy": accuracy,
-            f"{self.eval_name}_error": None if accuracy is None else 1.0 - accuracy,
+            **errors,
             "parameters": self.parameters,
             "parameters_with_auxiliary": count_parameters(self.network, include_auxiliary=True),
             "epochs": self.epochs,
