@@ -11,9 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rdarts.errors import ConfigError
+from rdarts.userfiles import read_user_file
 
 SECOND_ORDER_METHODS = ("finite-difference", "exact")
 CUTOUT_SCHEDULES = ("linear", "constant")
@@ -226,12 +225,7 @@ def normalise_keys(values: dict[str, Any], where: str,
 
 def load_config_file(path: str | Path, cls: type = SearchConfig) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    data = read_user_file(path, "config file", "YAML", ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):

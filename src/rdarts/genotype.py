@@ -16,6 +16,7 @@ import torch
 
 from rdarts.errors import GenotypeError
 from rdarts.spaces import CELL_TYPES, SearchSpace, edge_endpoints
+from rdarts.userfiles import read_user_file
 
 NodeEdges = tuple[tuple[str, int], ...]
 CellGenotype = tuple[NodeEdges, ...]
@@ -141,12 +142,7 @@ def load_genotype(path: str | Path) -> Genotype:
     path = Path(path)
     if path.is_dir():
         path = path / "genotype.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GenotypeError(f"genotype file {path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise GenotypeError(f"genotype file {path} is not valid JSON: {error}") from None
+    data = read_user_file(path, "genotype file", "JSON", GenotypeError)
     return genotype_from_dict(data, where=str(path))
 
 

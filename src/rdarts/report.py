@@ -589,6 +589,16 @@ def plot_test_error_vs_lambda(settings: list[Setting], path: Path) -> Path | Non
     if not points:
         return None
     r = pearson([(x, y) for _, _, x, y in points])
+    r_text = "n/a" if r is None else f"{r:.3f}"
+    return _scatter_by_setting(
+        settings, points, path,
+        f"Test error vs. average lambda_max (Pearson r = {r_text}, n = {len(points)})",
+        "lambda_max averaged over the search", "test error (%)")
+
+
+def _scatter_by_setting(settings: list[Setting], points: list[tuple[int, Any, float, float]],
+                        path: Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """One colour per setting; `points` are (setting index, run, x, y)."""
     figure = _figure(6.5, 4.8)
     axes = figure.subplots()
     for index, setting in enumerate(settings):
@@ -596,10 +606,9 @@ def plot_test_error_vs_lambda(settings: list[Setting], path: Path) -> Path | Non
         if mine:
             xs, ys = zip(*mine, strict=True)
             axes.scatter(xs, ys, color=_color(index), label=setting.label, s=40)
-    r_text = "n/a" if r is None else f"{r:.3f}"
-    axes.set_title(f"Test error vs. average lambda_max (Pearson r = {r_text}, n = {len(points)})")
-    axes.set_xlabel("lambda_max averaged over the search")
-    axes.set_ylabel("test error (%)")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return _save(figure, path)
@@ -654,19 +663,9 @@ def plot_discretization(settings: list[Setting], path: Path) -> Path | None:
     points = discretization_points(settings)
     if not points:
         return None
-    figure = _figure(6.5, 4.8)
-    axes = figure.subplots()
-    for index, setting in enumerate(settings):
-        mine = [(x, y) for i, _, x, y in points if i == index]
-        if mine:
-            xs, ys = zip(*mine, strict=True)
-            axes.scatter(xs, ys, color=_color(index), label=setting.label, s=40)
-    axes.set_title("Discretisation drop vs. lambda_max")
-    axes.set_xlabel("lambda_max at the same epoch")
-    axes.set_ylabel("one-shot minus discretised validation accuracy (points)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    return _save(figure, path)
+    return _scatter_by_setting(settings, points, path, "Discretisation drop vs. lambda_max",
+                               "lambda_max at the same epoch",
+                               "one-shot minus discretised validation accuracy (points)")
 
 
 def state_name(source: int) -> str:
@@ -874,53 +873,49 @@ def _image(path: Path) -> str:
     return f"![{path.stem}]({path.name})"
 
 
+def _pearson_sentence(summary: dict[str, Any]) -> str:
+    r = summary["pearson"]["r"]
+    r_text = ("undefined (fewer than 2 runs or a constant coordinate)" if r is None
+              else f"{r:.4f}")
+    return (f"Each point is one search: its final architecture's test error against lambda_max "
+            f"averaged over the search; the Pearson correlation coefficient over "
+            f"{len(summary['pearson']['points'])} runs is {r_text}.")
+
+
+# (plot, file name, section title, sentence or a function of summary.json for it)
+FIGURES: tuple[tuple[Callable[[list[Setting], Path], Path | None], str, str,
+                     str | Callable[[dict[str, Any]], str]], ...] = (
+    (plot_lambda_max, "lambda_max.png", "lambda_max during the search (Figures 3 and 11)",
+     "The dominant eigenvalue of the validation-loss Hessian with respect to alpha and the "
+     "one-shot validation error per epoch (mean over seeds, shaded std); circles mark the "
+     "epochs DARTS-ES returns."),
+    (plot_regret, "regret.png", "Test regret during the search (Figure 2)",
+     "The table test error of each epoch's architecture minus the best architecture's (S5 "
+     "tabular benchmark; solid, mean over seeds with shaded std) and the one-shot validation "
+     "error (dashed)."),
+    (plot_test_error_vs_lambda, "test_error_vs_lambda.png",
+     "Test error vs. lambda_max (Figure 15)", _pearson_sentence),
+    (plot_spectrum, "spectrum.png", "Hessian spectrum (Figure 13)",
+     "The 30 eigenvalues of largest magnitude of the dense Hessian at the last saved epoch: the "
+     "mean over the seeds of each setting (line) and every run (points)."),
+    (plot_discretization, "discretization.png", "Discretisation drop vs. lambda_max (Figure 6)",
+     "The validation accuracy lost by replacing softmax(alpha) with the discrete genotype "
+     "(search weights kept) against lambda_max at the same epoch; one point per record."),
+)
+
+
 def _figure_sections(settings: list[Setting], out: Path,
                      summary: dict[str, Any]) -> tuple[list[Section], list[Path]]:
+    """Every figure the runs have data for, each with its report section."""
     sections: list[Section] = []
     written: list[Path] = []
-    path = plot_lambda_max(settings, out / "lambda_max.png")
-    if path:
+    for plot, name, title, sentence in FIGURES:
+        path = plot(settings, out / name)
+        if path is None:
+            continue
         written.append(path)
-        sections.append(Section(
-            "lambda_max during the search (Figures 3 and 11)",
-            "The dominant eigenvalue of the validation-loss Hessian with respect to alpha and "
-            "the one-shot validation error per epoch (mean over seeds, shaded std); circles mark "
-            "the epochs DARTS-ES returns.", _image(path)))
-    path = plot_regret(settings, out / "regret.png")
-    if path:
-        written.append(path)
-        sections.append(Section(
-            "Test regret during the search (Figure 2)",
-            "The table test error of each epoch's architecture minus the best architecture's "
-            "(S5 tabular benchmark; solid, mean over seeds with shaded std) and the one-shot "
-            "validation error (dashed).", _image(path)))
-    path = plot_test_error_vs_lambda(settings, out / "test_error_vs_lambda.png")
-    if path:
-        written.append(path)
-        r = summary["pearson"]["r"]
-        r_text = ("undefined (fewer than 2 runs or a constant coordinate)" if r is None
-                  else f"{r:.4f}")
-        sections.append(Section(
-            "Test error vs. lambda_max (Figure 15)",
-            f"Each point is one search: its final architecture's test error against lambda_max "
-            f"averaged over the search; the Pearson correlation coefficient over "
-            f"{len(summary['pearson']['points'])} runs is {r_text}.", _image(path)))
-    path = plot_spectrum(settings, out / "spectrum.png")
-    if path:
-        written.append(path)
-        sections.append(Section(
-            "Hessian spectrum (Figure 13)",
-            "The 30 eigenvalues of largest magnitude of the dense Hessian at the last saved "
-            "epoch: the mean over the seeds of each setting (line) and every run (points).",
-            _image(path)))
-    path = plot_discretization(settings, out / "discretization.png")
-    if path:
-        written.append(path)
-        sections.append(Section(
-            "Discretisation drop vs. lambda_max (Figure 6)",
-            "The validation accuracy lost by replacing softmax(alpha) with the discrete genotype "
-            "(search weights kept) against lambda_max at the same epoch; one point per record.",
-            _image(path)))
+        text = sentence(summary) if callable(sentence) else sentence
+        sections.append(Section(title, text, _image(path)))
     return sections, written
 
 

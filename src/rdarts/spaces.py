@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from rdarts.errors import SpaceError
 from rdarts.ops import OP_NAMES
+from rdarts.userfiles import read_user_file
 
 CELL_TYPES = ("normal", "reduce")
 
@@ -180,12 +179,7 @@ def load_space(path: str | Path) -> SearchSpace:
     ``edges`` (one list per edge); ``normal``/``reduce`` keys, or a top-level ``ops`` for both.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpaceError(f"space file {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as error:
-        raise SpaceError(f"space file {path} is not valid YAML: {error}") from None
+    data = read_user_file(path, "space file", "YAML", SpaceError)
     if not isinstance(data, dict):
         raise SpaceError(f"space file {path}: expected a mapping with 'nodes' and ops, "
                          f"got {data!r}")

@@ -35,6 +35,7 @@ from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
 from rdarts.genotype import Genotype, genotype_from_dict
 from rdarts.runs import atomic_write_json
 from rdarts.spaces import SearchSpace
+from rdarts.userfiles import read_user_file
 
 OPS = ("sep_conv_3x3", "skip_connect", "max_pool_3x3")
 SHORT = {"sep_conv_3x3": "sep", "skip_connect": "skip", "max_pool_3x3": "pool"}
@@ -363,13 +364,7 @@ def load_table(path: str | Path | None = None) -> S5Table:
         if not path.exists():
             raise BenchmarkError("this rdarts ships no S5 table yet; build one with "
                                  "`rdarts bench s5 build --protocol cpu`")
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchmarkError(f"S5 table {path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise BenchmarkError(f"S5 table {path} is not valid JSON: {error}") from None
+    data = read_user_file(path, "S5 table", "JSON", BenchmarkError)
     return S5Table(data, source=str(path))
 
 
