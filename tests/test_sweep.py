@@ -3,6 +3,7 @@ sweep on a local Ray, resume after a kill, and failing jobs."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,20 @@ def test_tiny_sweep_on_a_local_ray(tmp_path):
         assert record["lambda_max"] == search["final"]["lambda_max"]
         assert "discretization_drop" in record
         assert trained["epochs"] == 1 and trained["eval"] == "test"
+
+    # The report of this real sweep: its table holds the runs' own numbers, its figures exist.
+    from rdarts.report import build_report
+
+    built = build_report([out], tmp_path / "report")
+    names = {Path(f).name for f in built["figures"]}
+    assert {"lambda_max.png", "test_error_vs_lambda.png", "discretization.png",
+            "alpha_seed0_normal.png", "cells_seed1_reduce.png"} <= names
+    assert all(Path(f).stat().st_size > 5000 for f in built["figures"])
+    with open(tmp_path / "report" / "table_search.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    errors = [100 * r["test_error"] for r in summary["jobs"]]
+    assert row["seeds"] == "2"
+    assert row["test_error_pct"].startswith(f"{sum(errors) / 2:.2f} +- ")
 
 
 @pytest.mark.slow
