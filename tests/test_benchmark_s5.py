@@ -193,6 +193,7 @@ def test_the_build_sweep_trains_every_architecture_with_every_seed():
     first = jobs[0]
     assert first.name == "sep.sep-sep.sep_seed0" and first.steps == ("train",)
     assert first.settings["eval"] == "both" and first.settings["data_dir"] == "/data/fm"
+    assert first.settings["lr_per_step"] and first.settings["holdout_fraction"] == 1 / 6
     assert s5.architecture_key(first.settings["genotype"]) == "sep.sep-sep.sep"
     paper = sweep_module.expand(sweep_module.sweep_from_dict(
         s5.build_sweep_data(s5.PROTOCOLS["paper"], device="cuda")))

@@ -122,6 +122,40 @@ def test_training_run_and_exact_resume(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_lr_per_step_anneals_within_epochs_and_per_epoch_does_not(monkeypatch):
+    import math
+
+    from rdarts import train as train_module
+
+    seen: dict[bool, list[float]] = {}
+    for per_step in (False, True):
+        config = resolve_train("quick", overrides={**QUICK, "lr_per_step": per_step,
+                                                   "lr": 0.1, "lr_min": 0.0})
+        training = build_training(config, _random_genotype("s3", 1))
+        rates: list[float] = []
+        real_step = training.step
+
+        def recording_step(images, labels, drop, training=training, rates=rates,
+                           real_step=real_step):
+            rates.append(training.optimizer.param_groups[0]["lr"])
+            return real_step(images, labels, drop)
+
+        monkeypatch.setattr(training, "step", recording_step)
+        for _ in range(config.epochs):
+            record = training.train_epoch()
+            assert record["lr"] == rates[training.epoch * training.steps_per_epoch]
+            training.epoch += 1
+        seen[per_step] = rates
+    steps = len(seen[True]) // QUICK["epochs"]
+    total = QUICK["epochs"] * steps
+    # Independent formula: 0.1 * (1 + cos(pi * t / T)) / 2 at every step t of T.
+    assert seen[True] == pytest.approx([0.05 * (1 + math.cos(math.pi * t / total))
+                                        for t in range(total)])
+    assert seen[False] == pytest.approx([0.1] * steps + [0.05] * steps)
+    assert train_module.cosine_lr(1.5, 2, 0.1, 0.0) == pytest.approx(
+        0.05 * (1 + math.cos(0.75 * math.pi)))
+
+
 def test_holdout_never_reads_the_test_set(tmp_path):
     config = resolve_train("quick", overrides={**QUICK, "epochs": 1})
     accuracy = retrain_accuracy(_random_genotype("s3", 2), config, tmp_path / "sel")

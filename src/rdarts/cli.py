@@ -104,6 +104,8 @@ TRAIN_HELP = {
             "train on the rest, report validation and test error (tabular benchmarks)",
     "holdout_fraction": "share of the training set held out with --eval holdout|both (0.1)",
     "epochs": "training epochs (paper: 600)",
+    "lr_per_step": "anneal the cosine lr every step rather than every epoch (for trainings of "
+                   "a few epochs)",
     "layers": "cells (paper: 20 on CIFAR-10, 8 on CIFAR-100 and SVHN)",
     "channels": "initial channels (paper: 36 on CIFAR-10, 16 on CIFAR-100 and SVHN)",
     "batch_size": "minibatch size (96)",

@@ -115,6 +115,7 @@ class TrainConfig:
     batch_size: int = 96
     lr: float = 0.025
     lr_min: float = 0.0
+    lr_per_step: bool = False  # anneal every step instead of every epoch (short trainings)
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0

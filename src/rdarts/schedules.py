@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 
-def cosine_lr(epoch: int, epochs: int, lr_max: float, lr_min: float) -> float:
+def cosine_lr(epoch: float, epochs: int, lr_max: float, lr_min: float) -> float:
     """Cosine annealing from lr_max at epoch 0 towards lr_min at epoch `epochs` (SGDR without
-    restarts, as DARTS' search and evaluation use it; spec section 3)."""
+    restarts, as DARTS' search and evaluation use it; spec section 3). `epoch` may be
+    fractional (epoch + step / steps) for annealing every step."""
     if epochs <= 0:
         return lr_max
     return lr_min + (lr_max - lr_min) * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0

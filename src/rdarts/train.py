@@ -127,16 +127,25 @@ class Training:
         correct = (logits.argmax(dim=1) == labels).sum()
         return loss.detach() * labels.numel(), correct
 
-    def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
-        lr = cosine_lr(self.epoch, self.epochs, self.config.lr, self.config.lr_min)
-        drop_path_prob = linear_ramp(self.epoch, self.epochs, self.config.drop_path)
+    def set_lr(self, step: int) -> float:
+        """Cosine lr of this epoch (the paper: constant within an epoch), or with `lr_per_step`
+        of this step, so that a training of a few epochs still anneals to lr_min."""
+        position = self.epoch + (step / self.steps_per_epoch if self.config.lr_per_step else 0)
+        lr = cosine_lr(position, self.epochs, self.config.lr, self.config.lr_min)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        return lr
+
+    def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
+        lr = self.set_lr(0)
+        drop_path_prob = linear_ramp(self.epoch, self.epochs, self.config.drop_path)
         self.network.train()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
-        for _ in range(self.steps_per_epoch):
+        for step in range(self.steps_per_epoch):
+            if self.config.lr_per_step:
+                self.set_lr(step)
             images, labels = self.train_stream.next()
             step_loss, step_correct = self.step(images, labels, drop_path_prob)
             loss_sum += step_loss

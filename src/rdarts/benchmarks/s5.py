@@ -135,13 +135,15 @@ PROTOCOLS: dict[str, Protocol] = {
         description="Fashion-MNIST (all 60,000 + 10,000 images): train on the first 50,000 "
                     "training images for 2 epochs, validation error on the last 10,000, test "
                     "error on the 10,000 test images; 5 cells (3 normal, 2 reduction), 8 "
-                    "initial channels, batch 128, SGD lr 0.05 cosine to 0, momentum 0.9, "
+                    "initial channels, batch 128, SGD lr 0.05 cosine to 0 (every step), "
+                    "momentum 0.9, "
                     "weight decay 3e-4, random crop (padding 2) and flip, no Cutout, drop "
                     "path or auxiliary head; 2 seeds",
         preset=None,
         train={"dataset": "fashion-mnist", "eval": "both", "holdout_fraction": 1 / 6,
                "epochs": 2, "layers": 5, "channels": 8, "batch_size": 128, "lr": 0.05,
-               "lr_min": 0.0, "momentum": 0.9, "weight_decay": 3e-4, "grad_clip": 5.0,
+               "lr_min": 0.0, "lr_per_step": True, "momentum": 0.9, "weight_decay": 3e-4,
+               "grad_clip": 5.0,
                "auxiliary": False, "drop_path": 0.0, "crop_padding": 2, "flip": True,
                "cutout_length": 0, "cutout_prob": 0.0},
         seeds=(0, 1),
