@@ -30,6 +30,9 @@ from rdarts.config import (
 )
 from rdarts.errors import DivergenceError, RdartsError
 
+# The object `add_subparsers` returns (argparse names its class privately).
+Commands = argparse._SubParsersAction
+
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -159,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rdarts {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_search_commands(commands)
+    _add_experiment_commands(commands)
+    _add_bench_command(commands)
+    _add_evaluation_commands(commands)
+    _add_spaces_command(commands)
+    return parser
+
+
+def _add_search_commands(commands: Commands) -> None:
+    """`search`, `rdarts` and `select`: the search methods and the selection protocol."""
     search = commands.add_parser(
         "search", help="run a DARTS search into a run directory",
         description="Run a DARTS architecture search. Settings: the paper's defaults, then "
@@ -214,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(selection)
         selection.set_defaults(handler=_selection, protocol=name)
 
+
+def _add_experiment_commands(commands: Commands) -> None:
+    """`sweep` and `report`: experiment grids and what they produced."""
     sweep = commands.add_parser(
         "sweep", help="run an experiment grid as independent jobs (local or Ray)",
         description="Expand a sweep file's grid into jobs (search, evaluation, analyses, or "
@@ -248,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="folder for report.md, tables, figures")
     report.set_defaults(handler=_report)
 
+
+def _add_bench_command(commands: Commands) -> None:
+    """`bench s5 build|show|lookup`: the S5 tabular benchmark."""
     bench = commands.add_parser(
         "bench", help="tabular benchmarks: build, show and look up the S5 table",
         description="The S5 tabular benchmark (paper Section 3, Figure 2): all 81 "
@@ -294,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--table", help="a table file (default: the shipped cpu table)")
     lookup.set_defaults(handler=_bench_lookup)
 
+
+def _add_evaluation_commands(commands: Commands) -> None:
+    """`train`, `discretize` and `hessian`: evaluating and analysing what a search found."""
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
         description="Train a genotype from scratch with the paper's evaluation settings (spec "
@@ -347,12 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     hessian.add_argument("--device", help="auto, cpu, cuda, cuda:N (default: the run's)")
     hessian.set_defaults(handler=_hessian)
 
+
+def _add_spaces_command(commands: Commands) -> None:
+    """`spaces`: the built-in search spaces."""
     spaces = commands.add_parser("spaces", help="list the built-in search spaces or show one",
                                  description="List the built-in search spaces, or print one "
                                              "(or a YAML space file) edge by edge.")
     spaces.add_argument("name", nargs="?", help="a space name or YAML file to show")
     spaces.set_defaults(handler=_spaces)
-    return parser
+
 
 
 def _search(args: argparse.Namespace) -> int:
