@@ -299,6 +299,20 @@ def test_a_selection_sweep_chooses_and_evaluates(tmp_path):
     assert trained["genotype"] == selection["genotype"]
     assert record["test_error"] == trained["test_error"]
 
+    # The report's Table 5: the chosen cell's test error and retraining validation error.
+    from rdarts.report import build_report
+
+    built = build_report([tmp_path / "out"], tmp_path / "report")
+    assert built["selection_runs"] == 1 and built["search_runs"] == 2
+    with open(tmp_path / "report" / "table_selection.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["setting"] == "r-darts(l2) s3 fashion-mnist" and row["chosen"] == record["chosen"]
+    test = 100 * trained["test_error"]
+    assert row["test_error_pct"] == f"{test:.2f} +- 0.00 ({test:.2f})"
+    val = 100 * (1 - selection["val_accuracy"])
+    assert row["val_error_pct"] == f"{val:.2f} +- 0.00 ({val:.2f})"
+    assert "Selection protocols (Table 5)" in (tmp_path / "report" / "report.md").read_text()
+
     again = run_sweep(sweep, tmp_path / "out", "local", log=quiet)["jobs"][0]
     assert again["reused"] and again["chosen"] == record["chosen"]
     changed = run_sweep(sweep_from_dict(selection_sweep(retrain_epochs=2)), tmp_path / "out",

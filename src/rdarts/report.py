@@ -5,6 +5,7 @@ folder with config.yaml) and reproduces the paper's summaries:
 
 - table_search.csv: Table 1 (DARTS vs DARTS-ES test error) and Table 2 (one-shot validation
   error, test error and lambda_max per setting), "mean +- std (median)" over seeds;
+- table_selection.csv: Table 5 (selection protocols: the chosen cell's test error);
 - regret.png (Figure 2, searches on S5 scored against a tabular benchmark);
 - lambda_max.png (Figures 3/11), test_error_vs_lambda.png (Figure 15), spectrum.png
   (Figure 13), discretization.png (Figure 6), softmax(alpha) heat maps and cell diagrams;
@@ -217,20 +218,68 @@ class SearchRun:
         return sorted((float(v) for v in last["spectrum"]), key=abs, reverse=True)[:30]
 
 
+@dataclass(frozen=True)
+class SelectionRun:
+    """A selection protocol run (R-DARTS, best of K seeds; config.yaml with `protocol` and
+    `candidates`), its result.json and the sibling eval/ of the chosen cell (Table 5)."""
+
+    path: Path
+    name: str
+    config: dict[str, Any]
+    result: dict[str, Any] | None
+    evaluation: TrainingRun | None = None
+
+    @property
+    def first_candidate(self) -> dict[str, Any]:
+        candidates = self.config.get("candidates") or {}
+        return next(iter(candidates.values()), {}) if isinstance(candidates, dict) else {}
+
+    @property
+    def setting(self) -> str:
+        """Protocol, space and dataset: what Table 5 has one cell for."""
+        first = self.first_candidate
+        return " ".join(str(v) for v in (self.config.get("protocol"), first.get("space"),
+                                          first.get("dataset")) if v is not None)
+
+    @property
+    def seed(self) -> Any:
+        return self.first_candidate.get("seed")
+
+    @property
+    def chosen(self) -> str | None:
+        return (self.result or {}).get("chosen")
+
+    @property
+    def val_error(self) -> float | None:
+        accuracy = (self.result or {}).get("val_accuracy")
+        return 100.0 * (1.0 - float(accuracy)) if _finite(accuracy) else None
+
+    @property
+    def test_error(self) -> float | None:
+        return self.evaluation.error if self.evaluation else None
+
+    @property
+    def test_regret(self) -> float | None:
+        value = (self.result or {}).get("test_regret")
+        return 100.0 * float(value) if _finite(value) else None
+
+
 @dataclass
 class Runs:
     """Everything found under the inputs."""
 
     searches: list[SearchRun] = field(default_factory=list)
     trainings: list[TrainingRun] = field(default_factory=list)
+    selections: list[SelectionRun] = field(default_factory=list)
     ignored: list[Path] = field(default_factory=list)  # config.yaml of neither kind
 
     @property
     def count(self) -> int:
-        return len(self.searches) + len(self.trainings)
+        return len(self.searches) + len(self.trainings) + len(self.selections)
 
     def unpaired_trainings(self) -> list[TrainingRun]:
         paired = {id(t) for s in self.searches for t in (s.evaluation, s.evaluation_es) if t}
+        paired |= {id(s.evaluation) for s in self.selections if s.evaluation}
         return [t for t in self.trainings if id(t) not in paired]
 
 
@@ -285,9 +334,9 @@ def _read_hessian(run_path: Path) -> list[dict[str, Any]]:
                   key=lambda r: r["epoch"])
 
 
-def _run_name(path: Path) -> str:
-    """The sweep job's name for SWEEP/<job>/search, else the folder's own name."""
-    name = path.parent.name if path.name == "search" else path.name
+def _run_name(path: Path, step: str = "search") -> str:
+    """The sweep job's name for SWEEP/<job>/<step>, else the folder's own name."""
+    name = path.parent.name if path.name == step else path.name
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "run"
 
 
@@ -314,6 +363,7 @@ def find_runs(inputs: Iterable[str | Path]) -> Runs:
     folders = sorted(dict.fromkeys(folders))
     runs = Runs()
     search_folders: list[tuple[Path, dict[str, Any]]] = []
+    selection_folders: list[tuple[Path, dict[str, Any]]] = []
     trainings: dict[Path, TrainingRun] = {}
     for folder in folders:
         config = _read_yaml(folder / "config.yaml")
@@ -321,6 +371,8 @@ def find_runs(inputs: Iterable[str | Path]) -> Runs:
             trainings[folder] = TrainingRun(folder, config, _read_json(folder / "result.json"))
         elif "space" in config:
             search_folders.append((folder, config))
+        elif "protocol" in config and "candidates" in config:
+            selection_folders.append((folder, config))
         else:
             runs.ignored.append(folder)
     names = _unique_names([_run_name(folder) for folder, _ in search_folders])
@@ -336,6 +388,12 @@ def find_runs(inputs: Iterable[str | Path]) -> Runs:
                            if folder.name == "search" else None),
         ))
     runs.trainings = list(trainings.values())
+    names = _unique_names([_run_name(folder, "selection") for folder, _ in selection_folders])
+    for (folder, config), name in zip(selection_folders, names, strict=True):
+        runs.selections.append(SelectionRun(
+            path=folder, name=name, config=config, result=_read_json(folder / "result.json"),
+            evaluation=(trainings.get(folder.parent / "eval")
+                        if folder.name == "selection" else None)))
     return runs
 
 
@@ -947,6 +1005,42 @@ def _run_sections(searches: list[SearchRun], out: Path) -> tuple[list[Section], 
     return sections, written
 
 
+SELECTION_COLUMNS = (
+    ("test_error_pct", "Test error % (chosen cell)", lambda r: r.test_error),
+    ("val_error_pct", "Retraining val. error % (chosen)", lambda r: r.val_error),
+    ("test_regret_pct", "Test regret % (S5 table)", lambda r: r.test_regret),
+)
+
+
+def selection_rows(selections: list[SelectionRun]) -> list[dict[str, str]]:
+    """Table 5: per protocol, space and dataset, 'mean +- std (median)' over the selection
+    runs (seeds) of the chosen cell's test error, its retraining validation error and, on S5,
+    its test regret; which candidates were chosen."""
+    groups: dict[str, list[SelectionRun]] = {}
+    for run in selections:
+        groups.setdefault(run.setting, []).append(run)
+    rows = []
+    for setting, members in groups.items():
+        row = {"setting": setting, "runs": str(len(members))}
+        for key, _, value in SELECTION_COLUMNS:
+            values = [v for v in map(value, members) if v is not None]
+            row[key] = format_statistics(statistics(values), 2)
+        row["chosen"] = ", ".join(str(r.chosen) for r in members)
+        rows.append(row)
+    return rows
+
+
+def _selection_section(rows: list[dict[str, str]]) -> Section:
+    headers = ["setting", "runs", *[header for _, header, _ in SELECTION_COLUMNS], "chosen"]
+    body = markdown_table(headers, [list(row.values()) for row in rows])
+    body += ("\n\nValues are mean +- std (median) over the selection runs of a setting (their "
+             "seeds). CSV: [table_selection.csv](table_selection.csv).")
+    return Section("Selection protocols (Table 5)",
+                   "Each selection runs K searches, retrains every found cell briefly on "
+                   "held-out training data and keeps the best; the chosen cell's test error "
+                   "comes from the job's eval/ run.", body)
+
+
 def _trainings_section(trainings: list[TrainingRun]) -> Section | None:
     if not trainings:
         return None
@@ -960,11 +1054,11 @@ def _trainings_section(trainings: list[TrainingRun]) -> Section | None:
 
 def _markdown(inputs: list[Path], runs: Runs, sections: list[Section]) -> str:
     lines = ["# rdarts report", "",
-             f"{len(runs.searches)} search run(s) and {len(runs.trainings)} training run(s) "
-             "found under:", ""]
+             f"{len(runs.searches)} search run(s), {len(runs.selections)} selection run(s) "
+             f"and {len(runs.trainings)} training run(s) found under:", ""]
     lines += [f"- `{path}`" for path in inputs]
     if runs.ignored:
-        lines += ["", "Ignored (config.yaml of neither a search nor a training): "
+        lines += ["", "Ignored (config.yaml of no search, selection or training): "
                   + ", ".join(f"`{p}`" for p in runs.ignored)]
     for section in sections:
         lines += ["", f"## {section.title}", "", section.sentence, "", section.body]
@@ -1005,6 +1099,14 @@ def build_report(inputs: list[str | Path], out: str | Path) -> dict[str, Any]:
         for entry, row in zip(summary["settings"], rows, strict=True):
             entry["table"] = row
         sections += [_settings_section(settings), _table_section(settings, columns, rows)]
+    if runs.selections:
+        selection_table = selection_rows(runs.selections)
+        tables.append(write_csv(out / "table_selection.csv", selection_table))
+        summary["selections"] = [
+            {"path": str(r.path), "setting": r.setting, "seed": r.seed, "chosen": r.chosen,
+             "test_error_pct": r.test_error, "val_error_pct": r.val_error,
+             "test_regret_pct": r.test_regret} for r in runs.selections]
+        sections.append(_selection_section(selection_table))
     figure_sections, figures = _figure_sections(settings, out, summary)
     run_sections, run_files = _run_sections(runs.searches, out)
     other = _trainings_section(runs.unpaired_trainings())
@@ -1015,6 +1117,7 @@ def build_report(inputs: list[str | Path], out: str | Path) -> dict[str, Any]:
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return {"report": str(report), "runs": runs.count, "search_runs": len(runs.searches),
+            "selection_runs": len(runs.selections),
             "training_runs": len(runs.trainings),
             "tables": [str(p) for p in tables],
             "figures": [str(p) for p in figures + run_files],
