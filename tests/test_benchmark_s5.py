@@ -297,6 +297,14 @@ def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
     # Choosing along the way leaves the search itself and its final answer unchanged.
     assert chosen.result["genotype"] == plain.result["genotype"]
     assert "test_regret" in plain.result
+    # 81 architectures: 200 draws repeat some; each distinct one is scored once, the re-scored
+    # top holds distinct architectures.
+    many = run_search(resolve(overrides={**common, "epochs": 1, "rs_samples": 200,
+                                         "rs_top": 5}), tmp_path / "many", quiet=True)
+    rs = many.result["rs_ws"]
+    assert rs["sampled"] == 200 and 40 < rs["scored"] < 81
+    keys = [s5.architecture_key(entry["genotype"]) for entry in rs["top"]]
+    assert len(set(keys)) == 5
 
 
 # ---- the command line ---------------------------------------------------------------------

@@ -123,7 +123,8 @@ def test_rs_ws_returns_a_valid_architecture_from_its_scoring(tmp_path):
     result = outcome.result
     genotype = genotype_from_dict(result["genotype"])
     check_fits(genotype, get_space("s3", 2))
-    assert result["rs_ws"]["scored"] == 20 and len(result["rs_ws"]["top"]) == 3
+    assert result["rs_ws"]["sampled"] == 20 and len(result["rs_ws"]["top"]) == 3
+    assert result["rs_ws"]["scored"] == 20  # 20 draws from S3 (2 nodes): all distinct
     best = max(entry["val_accuracy"] for entry in result["rs_ws"]["top"])
     assert result["rs_ws"]["val_accuracy"] == best
     assert json.loads((tmp_path / "rs" / "genotype.json").read_text()) == result["genotype"]

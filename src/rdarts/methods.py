@@ -343,10 +343,18 @@ class RandomSearchWS(SearchMethod):
         return correct / seen
 
     def choose(self, quiet: bool = True) -> dict[str, Any]:
-        """The two-round scoring of spec section 9; deterministic given the seed."""
+        """The two-round scoring of spec section 9; deterministic given the seed.
+
+        `rs_samples` architectures are drawn uniformly; each distinct one is scored once (in a
+        small space such as S5's 81 a thousand draws repeat architectures, and a repeat would
+        score the same and crowd the re-scored top out of distinct candidates)."""
         config = self.search.config
         generator = torch.Generator().manual_seed(config.seed + 4)
-        samples = [sample_genotype(self.search.space, generator) for _ in range(config.rs_samples)]
+        drawn = [sample_genotype(self.search.space, generator) for _ in range(config.rs_samples)]
+        distinct: dict[str, Genotype] = {}
+        for genotype in drawn:  # first appearance order
+            distinct.setdefault(json.dumps(genotype.to_dict()), genotype)
+        samples = list(distinct.values())
         rng_state = torch.get_rng_state()
         first = self.search.curvature_batches(config.rs_score_batches)
         scores = [self.score(g, first) for g in tqdm(samples, desc="scoring", leave=False,
@@ -357,7 +365,8 @@ class RandomSearchWS(SearchMethod):
         best_score, best = max(rescored, key=lambda pair: (pair[0], -pair[1]))
         torch.set_rng_state(rng_state)
         return {"genotype": samples[best].to_dict(), "val_accuracy": best_score,
-                "first_round_accuracy": scores[best], "scored": len(samples),
+                "first_round_accuracy": scores[best], "sampled": len(drawn),
+                "scored": len(samples),
                 "top": [{"genotype": samples[i].to_dict(), "first_round": scores[i],
                          "val_accuracy": s} for s, i in rescored]}
 
