@@ -13,7 +13,7 @@ import yaml
 from scipy.stats import spearmanr
 
 from rdarts import sweep as sweep_module
-from rdarts.benchmarks import s5
+from rdarts.benchmarks import s5, s5_build
 from rdarts.errors import BenchmarkError, ConfigError, DataError, GenotypeError
 from rdarts.genotype import Genotype, derive
 from rdarts.spaces import get_space
@@ -185,7 +185,7 @@ def test_table_for_search_choices(tmp_path, monkeypatch):
 
 
 def test_the_build_sweep_trains_every_architecture_with_every_seed():
-    data = s5.build_sweep_data(s5.PROTOCOLS["cpu"], data_dir="/data/fm")
+    data = s5_build.build_sweep_data(s5.PROTOCOLS["cpu"], data_dir="/data/fm")
     sweep = sweep_module.sweep_from_dict(data)
     jobs = sweep_module.expand(sweep)
     assert len(jobs) == 162
@@ -196,7 +196,7 @@ def test_the_build_sweep_trains_every_architecture_with_every_seed():
     assert first.settings["lr_per_step"] and first.settings["holdout_fraction"] == 1 / 6
     assert s5.architecture_key(first.settings["genotype"]) == "sep.sep-sep.sep"
     paper = sweep_module.expand(sweep_module.sweep_from_dict(
-        s5.build_sweep_data(s5.PROTOCOLS["paper"], device="cuda")))
+        s5_build.build_sweep_data(s5.PROTOCOLS["paper"], device="cuda")))
     assert paper[0].settings["dataset"] == "cifar10" and paper[0].settings["layers"] == 20
     with pytest.raises(ConfigError, match="unknown S5 benchmark protocol"):
         s5.get_protocol("gpu")
@@ -228,9 +228,9 @@ def test_build_table_resumes_and_writes_a_valid_table(tmp_path, monkeypatch):
     failing = {"pool.pool-pool.pool_seed1", "sep.skip-pool.sep_seed0"}
     done, _ = sweep_module.STEPS["train"]
     monkeypatch.setitem(sweep_module.STEPS, "train", (done, _fake_training(failing)))
-    first = s5.build_table(protocol, tmp_path / "build", retries=0)
+    first = s5_build.build_table(protocol, tmp_path / "build", retries=0)
     assert (first["done"], first["total"], first["table"]) == (160, 162, None)
-    second = s5.build_table(protocol, tmp_path / "build", retries=0)
+    second = s5_build.build_table(protocol, tmp_path / "build", retries=0)
     assert second["done"] == 162 and second["table"] == str(tmp_path / "build" / "s5-fake.json")
     table = s5.load_table(second["table"])
     assert table.name == "s5-fake" and table.best.key == "sep.sep-sep.sep"
@@ -242,9 +242,87 @@ def test_build_table_resumes_and_writes_a_valid_table(tmp_path, monkeypatch):
     assert table.protocol["resolved_train_settings"]["channels"] == 8  # the quick preset
 
 
+def _fake_protocol() -> s5.Protocol:
+    return s5.Protocol(name="fake", description="fake", preset="quick",
+                       train={"dataset": "fashion-mnist", "eval": "both"}, seeds=(0, 1))
+
+
+def _counting_training(monkeypatch) -> list[str]:
+    """Install the fake training step; returns the list of the trainings it runs."""
+    trained: list[str] = []
+    fake = _fake_training(set())
+
+    def run(job, job_dir, quiet):
+        trained.append(job_dir.name)
+        fake(job, job_dir, quiet)
+
+    done, _ = sweep_module.STEPS["train"]
+    monkeypatch.setitem(sweep_module.STEPS, "train", (done, run))
+    return trained
+
+
+def test_a_build_continues_from_its_progress_file_in_a_fresh_directory(tmp_path, monkeypatch):
+    trained = _counting_training(monkeypatch)
+    progress = tmp_path / "kept" / "progress.json"
+    first = s5_build.build_table(_fake_protocol(), tmp_path / "machine-a", progress=progress,
+                                 max_jobs=5, retries=0)
+    assert (first["done"], first["table"], len(trained)) == (5, None, 5)
+    assert trained == ["sep.sep-sep.sep_seed0", "sep.sep-sep.sep_seed1",
+                       "sep.sep-sep.skip_seed0", "sep.sep-sep.skip_seed1",
+                       "sep.sep-sep.pool_seed0"]
+    recorded = json.loads(progress.read_text())
+    assert recorded["format"] == "rdarts-s5-progress" and len(recorded["runs"]) == 5
+    assert recorded["runs"][2] == {"key": "sep.sep-sep.skip", "seed": 0,
+                                   "test_error": _error("sep.sep-sep.skip", 0),
+                                   "val_error": _error("sep.sep-sep.skip", 0) - 0.01,
+                                   "parameters": 1000, "train_seconds": 2.0, "device": None}
+    # machine-a's directory is gone; only the progress file travels
+    second = s5_build.build_table(_fake_protocol(), tmp_path / "machine-b", progress=progress,
+                                  retries=0)
+    assert second["done"] == 162 and len(trained) == 162 and len(set(trained)) == 162
+    table = s5.load_table(second["table"])
+    entry = table.entry(s5.ARCHITECTURE_BY_KEY["sep.sep-sep.skip"].genotype)
+    assert entry.runs[0]["test_error"] == _error("sep.sep-sep.skip", 0)
+    assert len(json.loads(progress.read_text())["runs"]) == 162
+
+
+def test_max_jobs_zero_records_finished_trainings_and_trains_none(tmp_path, monkeypatch):
+    trained = _counting_training(monkeypatch)
+    out = tmp_path / "build"
+    s5_build.build_table(_fake_protocol(), out, max_jobs=3, retries=0)
+    assert len(json.loads((out / "progress.json").read_text())["runs"]) == 3
+    elsewhere = tmp_path / "copy.json"
+    before = sorted(p.name for p in out.iterdir())
+    result = s5_build.build_table(_fake_protocol(), out, progress=elsewhere, max_jobs=0)
+    assert (result["done"], result["sweep"], len(trained)) == (3, None, 3)
+    assert len(json.loads(elsewhere.read_text())["runs"]) == 3
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_progress_file_of_other_settings_or_malformed_is_refused(tmp_path, monkeypatch):
+    _counting_training(monkeypatch)
+    progress = tmp_path / "progress.json"
+    s5_build.build_table(_fake_protocol(), tmp_path / "a", progress=progress, max_jobs=1)
+    other = s5.Protocol(name="fake", description="fake", preset="quick",
+                        train={"dataset": "fashion-mnist", "eval": "both", "epochs": 1},
+                        seeds=(0, 1))
+    with pytest.raises(BenchmarkError, match=r"other settings.*epochs"):
+        s5_build.build_table(other, tmp_path / "b", progress=progress, max_jobs=0)
+    data = json.loads(progress.read_text())
+    data["runs"][0].pop("test_error")
+    progress.write_text(json.dumps(data))
+    with pytest.raises(BenchmarkError, match="missing test_error"):
+        s5_build.build_table(_fake_protocol(), tmp_path / "b", progress=progress, max_jobs=0)
+    progress.write_text("{not json")
+    with pytest.raises(BenchmarkError, match="progress file"):
+        s5_build.build_table(_fake_protocol(), tmp_path / "b", progress=progress, max_jobs=0)
+    with pytest.raises(ConfigError, match="max-jobs"):
+        s5_build.build_table(_fake_protocol(), tmp_path / "b", max_jobs=-1)
+
+
 def test_build_needs_readable_data(tmp_path):
     with pytest.raises(DataError, match="no Fashion-MNIST IDX files"):
-        s5.build_table("cpu", tmp_path / "b", data_dir=str(tmp_path / "nothing"))
+        s5_build.build_table("cpu", tmp_path / "b", data_dir=str(tmp_path / "nothing"))
     assert not (tmp_path / "b").exists()
 
 

@@ -280,13 +280,21 @@ def _add_bench_command(commands: Commands) -> None:
         "build", help="train all 81 architectures (resumable) and write the table",
         description="Train every S5 architecture with each seed of a protocol as a "
                     "`kind: train` sweep (rerun the same command to continue an interrupted "
-                    "build), then write the table. Protocols: cpu (full Fashion-MNIST, "
+                    "build; --progress and --max-jobs build it in slices, across machines), "
+                    "then write the table. Protocols: cpu (full Fashion-MNIST, "
                     "about 3 hours on 2 CPU cores with --executor ray) and paper (CIFAR-10 "
                     "with the paper's evaluation settings, for GPU clusters).")
     build.add_argument("--protocol", choices=("cpu", "paper"), default="cpu",
                        help="training protocol (cpu)")
     build.add_argument("--out", help="sweep directory (default: sweeps/s5-PROTOCOL)")
     build.add_argument("--table-out", help="table file (default: OUT/s5-PROTOCOL.json)")
+    build.add_argument("--progress", metavar="FILE",
+                       help="record of finished trainings (default OUT/progress.json): "
+                            "trainings it lists are not run again, in any --out, so keeping "
+                            "this small file is enough to continue a build elsewhere")
+    build.add_argument("--max-jobs", type=int, metavar="N",
+                       help="train at most N of the remaining trainings this time (0: only "
+                            "record what OUT has finished into the progress file)")
     build.add_argument("--data-dir", help="dataset folder (cpu: default "
                                           "/usr/share/datasets/fashion-mnist)")
     build.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
@@ -410,14 +418,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _bench_build(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5 import build_table
+    from rdarts.benchmarks.s5_build import build_table
 
     result = build_table(args.protocol, args.out, table_out=args.table_out,
+                         progress=args.progress, max_jobs=args.max_jobs,
                          executor=args.executor, address=args.address,
                          max_parallel=args.max_parallel, retries=args.retries,
                          data_dir=args.data_dir, device=args.device, seeds=args.seeds,
                          quiet=not args.verbose)
-    print(f"{result['done']} of {result['total']} trainings finished")
+    print(f"{result['done']} of {result['total']} trainings finished "
+          f"(recorded in {result['progress']})")
     if result["table"] is None:
         print("rdarts: the table is not complete yet; rerun the same command to continue",
               file=sys.stderr)

@@ -12,28 +12,24 @@ c_{k-2} before the one from c_{k-1}: `sep.skip-pool.sep` is sep_conv_3x3 <- c_{k
 skip_connect <- c_{k-1} in the normal cell, max_pool_3x3 <- c_{k-2} and sep_conv_3x3 <- c_{k-1}
 in the reduction cell. Its index orders the keys as base-3 numbers (sep, skip, pool = 0, 1, 2).
 
-A table is built by training every architecture with each of a protocol's seeds through
-`rdarts sweep` (a `kind: train` sweep, resumable across sessions); `S5Table` loads, validates
-and looks it up. The `cpu` protocol's table is shipped inside the package once built.
+A table is built by training every architecture with each of a protocol's seeds
+(`rdarts.benchmarks.s5_build`, a `kind: train` sweep whose progress survives the sweep
+directory); `S5Table` loads, validates and looks it up. The `cpu` protocol's table ships
+inside the package.
 """
 
 from __future__ import annotations
 
-import datetime
 import itertools
-import json
 import math
-import platform
 import statistics
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rdarts import __version__
 from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
 from rdarts.genotype import Genotype, genotype_from_dict
-from rdarts.runs import atomic_write_json
 from rdarts.spaces import SearchSpace
 from rdarts.userfiles import read_user_file
 
@@ -384,116 +380,3 @@ def table_for_search(setting: str | None, space: SearchSpace, dataset: str) -> S
         raise ConfigError(f"--regret-table needs the S5 space (1 node; {', '.join(OPS)} on "
                           f"every edge); space {space.name!r} is not")
     return load_table(setting)
-
-
-# ---- building a table ---------------------------------------------------------------------
-
-
-def build_sweep_data(protocol: Protocol, data_dir: str | None = None,
-                     device: str = "cpu", seeds: tuple[int, ...] | None = None
-                     ) -> dict[str, Any]:
-    """The `kind: train` sweep that trains every architecture with every seed."""
-    base = dict(protocol.train)
-    data_dir = data_dir if data_dir is not None else protocol.default_data_dir
-    if data_dir is not None:
-        base["data_dir"] = data_dir
-    base["device"] = device
-    return {
-        "name": f"s5-{protocol.name}",
-        "description": f"S5 tabular benchmark, protocol {protocol.name}: {protocol.description}",
-        "kind": "train",
-        "preset": protocol.preset,
-        "base": base,
-        "grid": {"variant": [{"name": arch.key, "genotype": arch.genotype.to_dict()}
-                             for arch in architectures()],
-                 "seed": list(protocol.seeds if seeds is None else seeds)},
-    }
-
-
-def table_from_sweep(summary: dict[str, Any], jobs: list[dict[str, Any]],
-                     protocol: Protocol, seeds: tuple[int, ...]) -> dict[str, Any]:
-    """Aggregate a finished build sweep (its summary.json and jobs.json records) into a
-    table; BenchmarkError naming what is unfinished."""
-    records = {record["name"]: record for record in summary["jobs"]}
-    unfinished = [job["name"] for job in jobs if records.get(job["name"], {}).get("status")
-                  != "done" or "test_error" not in records[job["name"]]]
-    if unfinished:
-        raise BenchmarkError(f"{len(unfinished)} of {len(jobs)} trainings are unfinished "
-                             f"(e.g. {', '.join(unfinished[:3])}); rerun the build to "
-                             "continue it")
-    runs: dict[str, list[dict[str, Any]]] = {arch.key: [] for arch in architectures()}
-    settings = None
-    for job in jobs:
-        record = records[job["name"]]
-        runs[job["point"]["variant"]].append({
-            "seed": job["settings"]["seed"], "test_error": record["test_error"],
-            "val_error": record["val_error"], "parameters": record["parameters"],
-            "train_seconds": record["train_seconds"]})
-        settings = {k: v for k, v in job["settings"].items()
-                    if k not in ("genotype", "seed", "device", "data_dir", "download")}
-    entries = []
-    for arch in architectures():
-        rows = sorted(runs[arch.key], key=lambda r: r["seed"])
-        if [r["seed"] for r in rows] != sorted(seeds):
-            raise BenchmarkError(f"{arch.key}: trained with seeds {[r['seed'] for r in rows]}, "
-                                 f"expected {sorted(seeds)}")
-        entry: dict[str, Any] = {"key": arch.key, "index": arch.index,
-                                 "genotype": arch.genotype.to_dict()}
-        for name in ("test_error", "val_error"):
-            values = [r[name] for r in rows]
-            entry[name] = {"mean": statistics.fmean(values),
-                           "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-        entry.update(parameters=rows[0]["parameters"],
-                     train_seconds=round(statistics.fmean(r["train_seconds"] for r in rows), 3),
-                     seeds=[r["seed"] for r in rows], runs=rows)
-        entries.append(entry)
-    return {"format": TABLE_FORMAT, "version": TABLE_VERSION, "space": "s5",
-            "protocol": {**protocol.to_dict(), "seeds": sorted(seeds),
-                         "resolved_train_settings": settings},
-            "rdarts_version": __version__,
-            "built": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": {"python": platform.python_version(), "platform": platform.platform()},
-            "entries": entries}
-
-
-def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
-                table_out: str | Path | None = None, executor: str = "local",
-                address: str | None = None, max_parallel: int | None = None,
-                retries: int = 1, data_dir: str | None = None, device: str = "cpu",
-                seeds: int | None = None, quiet: bool = True) -> dict[str, Any]:
-    """Train every architecture (resuming an earlier, interrupted build in `out`) and, once
-    all trainings are finished, write the table to `table_out` (default OUT/s5-NAME.json).
-
-    Returns {"sweep": summary, "table": path or None, "done": count, "total": count}.
-    """
-    from rdarts.data import load_dataset
-    from rdarts.sweep import run_sweep, sweep_from_dict
-
-    protocol = (protocol_name if isinstance(protocol_name, Protocol)
-                else get_protocol(protocol_name))
-    chosen = protocol.seeds if seeds is None else tuple(range(seeds))
-    if not chosen:
-        raise ConfigError("--seeds must be >= 1")
-    data = build_sweep_data(protocol, data_dir, device, chosen)
-    sweep = sweep_from_dict(data, source=f"s5 {protocol.name} build")
-    # One clear error now rather than 81 x seeds failed jobs: the data must be readable.
-    load_dataset(data["base"].get("dataset", "cifar10"), data["base"].get("data_dir"))
-    out = Path("sweeps") / sweep.name if out is None else Path(out)
-    options: dict[str, Any] = {}
-    if executor == "ray":
-        options = {"address": address, "max_parallel": max_parallel}
-    elif address is not None or max_parallel is not None:
-        raise ConfigError("--address and --max-parallel are options of --executor ray")
-    summary = run_sweep(sweep, out, executor, retries, None, quiet, executor_options=options)
-    jobs = json.loads((out / "jobs.json").read_text())["jobs"]
-    done = summary["counts"]["done"]
-    result: dict[str, Any] = {"sweep": summary, "table": None, "done": done,
-                              "total": len(jobs)}
-    if done == len(jobs):
-        table = table_from_sweep(summary, jobs, protocol, chosen)
-        S5Table(table, source="the built table")  # validate before writing
-        path = out / f"s5-{protocol.name}.json" if table_out is None else Path(table_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, table)
-        result["table"] = str(path)
-    return result
