@@ -286,6 +286,26 @@ def test_a_build_continues_from_its_progress_file_in_a_fresh_directory(tmp_path,
     assert len(json.loads(progress.read_text())["runs"]) == 162
 
 
+def test_show_progress_ranks_the_architectures_every_seed_finished(tmp_path, monkeypatch,
+                                                                   capsys):
+    from rdarts.cli import main
+
+    _counting_training(monkeypatch)
+    progress = tmp_path / "progress.json"
+    s5_build.build_table(_fake_protocol(), tmp_path / "a", progress=progress, max_jobs=5)
+    entries = s5_build.partial_entries(s5_build.BuildProgress.read(progress))
+    assert [e.key for e in entries] == ["sep.sep-sep.sep", "sep.sep-sep.skip"]
+    assert entries[1].test_error == pytest.approx(
+        (_error("sep.sep-sep.skip", 0) + _error("sep.sep-sep.skip", 1)) / 2)
+    capsys.readouterr()
+    assert main(["bench", "s5", "show", "--progress", str(progress), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["trainings"], shown["architectures_complete"]) == (5, 2)
+    assert shown["ranked"] == ["sep.sep-sep.sep", "sep.sep-sep.skip"]
+    assert main(["bench", "s5", "show", "--progress", str(progress)]) == 0
+    assert "2 of 81 architectures finished" in capsys.readouterr().out
+
+
 def test_max_jobs_zero_records_finished_trainings_and_trains_none(tmp_path, monkeypatch):
     trained = _counting_training(monkeypatch)
     out = tmp_path / "build"

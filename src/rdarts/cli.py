@@ -309,7 +309,10 @@ def _add_bench_command(commands: Commands) -> None:
     show = actions.add_parser("show", help="the table's spread and its best architectures",
                               description="Print a table's protocol, spread (best, median, "
                                           "worst) and its architectures ranked by test error.")
-    show.add_argument("--table", help="a table file (default: the shipped cpu table)")
+    source = show.add_mutually_exclusive_group()
+    source.add_argument("--table", help="a table file (default: the shipped cpu table)")
+    source.add_argument("--progress", metavar="FILE",
+                        help="a build's progress file: the architectures finished so far")
     show.add_argument("--top", type=int, default=10, help="architectures to list (10)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=_bench_show)
@@ -437,30 +440,63 @@ def _bench_build(args: argparse.Namespace) -> int:
 
 
 def _bench_show(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5 import load_table
+    from rdarts.benchmarks.s5 import load_table, spread
 
+    if args.progress is not None:
+        return _bench_show_progress(args)
     table = load_table(args.table)
-    spread = table.spread()
-    ranked = sorted(table.entries, key=lambda e: (e.test_error, e.index))
     if args.json:
-        print(json.dumps({"table": table.source, "protocol": table.protocol, **spread,
-                          "ranked": [e.key for e in ranked]}))
+        print(json.dumps({"table": table.source, "protocol": table.protocol,
+                          **_ranking(table.entries)}))
         return 0
     print(f"{table.name}: {table.protocol.get('description', '')}")
     print(f"rdarts {table.data.get('rdarts_version')}, built {table.data.get('built')}")
+    _print_entries(table.entries, spread(table.entries), args.top)
+    return 0
+
+
+def _bench_show_progress(args: argparse.Namespace) -> int:
+    from rdarts.benchmarks.s5 import ARCHITECTURES, spread
+    from rdarts.benchmarks.s5_build import BuildProgress, partial_entries
+
+    progress = BuildProgress.read(args.progress)
+    entries = partial_entries(progress)
+    counts = {"trainings": len(progress.runs), "architectures_complete": len(entries),
+              "architectures": ARCHITECTURES, "seeds": list(progress.seeds())}
+    if args.json:
+        print(json.dumps({"progress": str(progress.path), "protocol": progress.protocol,
+                          **counts, **(_ranking(entries) if entries else {})}))
+        return 0
+    print(f"s5-{progress.protocol} build in progress: {len(entries)} of {ARCHITECTURES} "
+          f"architectures finished with every seed {counts['seeds']} "
+          f"({len(progress.runs)} trainings recorded)")
+    if entries:
+        _print_entries(entries, spread(entries), args.top)
+    return 0
+
+
+def _ranking(entries: list) -> dict:
+    from rdarts.benchmarks.s5 import spread
+
+    ranked = sorted(entries, key=lambda e: (e.test_error, e.index))
+    return {**spread(entries), "ranked": [e.key for e in ranked]}
+
+
+def _print_entries(entries: list, summary: dict, top: int) -> None:
     for name in ("best", "median", "worst"):
-        row = spread[name]
+        row = summary[name]
         print(f"{name:6s} {row['architecture']:18s} test error {100 * row['test_error']:.2f}% "
               f"+- {100 * row['test_error_std']:.2f}  val error {100 * row['val_error']:.2f}%")
-    print(f"mean std over seeds: {100 * spread['mean_seed_std']:.2f} points; Spearman "
-          f"(test, val error): {spread['test_val_spearman']:.3f}")
+    spearman = summary["test_val_spearman"]
+    print(f"mean std over seeds: {100 * summary['mean_seed_std']:.2f} points; Spearman "
+          f"(test, val error): {'-' if spearman is None else f'{spearman:.3f}'}")
     print(f"{'rank':>4}  {'architecture':18s} {'test err %':>10} {'std':>5} {'val err %':>9} "
           f"{'params':>7}")
-    for rank, entry in enumerate(ranked[: args.top], start=1):
+    ranked = sorted(entries, key=lambda e: (e.test_error, e.index))
+    for rank, entry in enumerate(ranked[:top], start=1):
         print(f"{rank:>4}  {entry.key:18s} {100 * entry.test_error:>10.2f} "
               f"{100 * entry.test_error_std:>5.2f} {100 * entry.val_error:>9.2f} "
               f"{entry.parameters:>7d}")
-    return 0
 
 
 def _bench_lookup(args: argparse.Namespace) -> int:

@@ -201,7 +201,8 @@ def _number(value: Any, where: str, low: float = 0.0, high: float = math.inf) ->
     return float(value)
 
 
-def _entry_from_dict(data: Any, where: str) -> Entry:
+def entry_from_dict(data: Any, where: str) -> Entry:
+    """One validated table row; BenchmarkError naming what is wrong."""
     if not isinstance(data, dict):
         raise BenchmarkError(f"{where}: expected a mapping, got {data!r}")
     missing = [k for k in ("key", "index", "test_error", "val_error", "parameters",
@@ -266,7 +267,7 @@ class S5Table:
             raise BenchmarkError(f"{source}: 'entries' must be a list")
         entries: dict[str, Entry] = {}
         for position, item in enumerate(raw):
-            entry = _entry_from_dict(item, f"{source}: entries[{position}]")
+            entry = entry_from_dict(item, f"{source}: entries[{position}]")
             if entry.key in entries:
                 raise BenchmarkError(f"{source}: architecture {entry.key} appears twice")
             entries[entry.key] = entry
@@ -312,18 +313,24 @@ class S5Table:
 
     def spread(self) -> dict[str, Any]:
         """Best, median and worst architecture by mean test error, and the seed noise."""
-        ranked = sorted(self.entries, key=lambda e: (e.test_error, e.index))
-        median = ranked[len(ranked) // 2]
+        return spread(self.entries)
 
-        def row(entry: Entry) -> dict[str, Any]:
-            return {"architecture": entry.key, "test_error": entry.test_error,
-                    "test_error_std": entry.test_error_std, "val_error": entry.val_error,
-                    "parameters": entry.parameters}
 
-        return {"best": row(ranked[0]), "median": row(median), "worst": row(ranked[-1]),
-                "mean_seed_std": statistics.fmean(e.test_error_std for e in self.entries),
-                "test_val_spearman": _spearman([e.test_error for e in self.entries],
-                                               [e.val_error for e in self.entries])}
+def spread(entries: list[Entry]) -> dict[str, Any]:
+    """Best, median and worst of `entries` by mean test error, the mean standard deviation
+    over seeds, and Spearman's rank correlation of test and validation error."""
+    ranked = sorted(entries, key=lambda e: (e.test_error, e.index))
+
+    def row(entry: Entry) -> dict[str, Any]:
+        return {"architecture": entry.key, "test_error": entry.test_error,
+                "test_error_std": entry.test_error_std, "val_error": entry.val_error,
+                "parameters": entry.parameters}
+
+    return {"best": row(ranked[0]), "median": row(ranked[len(ranked) // 2]),
+            "worst": row(ranked[-1]),
+            "mean_seed_std": statistics.fmean(e.test_error_std for e in entries),
+            "test_val_spearman": _spearman([e.test_error for e in entries],
+                                           [e.val_error for e in entries])}
 
 
 def _ranks(values: list[float]) -> list[float]:

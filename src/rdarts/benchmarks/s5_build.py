@@ -25,9 +25,12 @@ from rdarts.benchmarks.s5 import (
     ARCHITECTURE_BY_KEY,
     TABLE_FORMAT,
     TABLE_VERSION,
+    Architecture,
+    Entry,
     Protocol,
     S5Table,
     architectures,
+    entry_from_dict,
     get_protocol,
 )
 from rdarts.errors import BenchmarkError, ConfigError
@@ -84,14 +87,10 @@ class BuildProgress:
     changed: bool = False
 
     @classmethod
-    def open(cls, path: str | Path, protocol: str, settings: dict[str, Any]
-             ) -> BuildProgress:
-        """The progress file at `path` (an empty ledger when there is none); BenchmarkError
-        when it is malformed or records another protocol's trainings."""
+    def read(cls, path: str | Path) -> BuildProgress:
+        """An existing progress file, whatever its settings; BenchmarkError when it is
+        missing or malformed."""
         path = Path(path)
-        progress = cls(path, protocol, settings)
-        if not path.exists():
-            return progress
         data = read_user_file(path, "S5 build progress file", "JSON", BenchmarkError)
         where = str(path)
         if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
@@ -100,16 +99,38 @@ class BuildProgress:
         if data.get("version") != PROGRESS_VERSION:
             raise BenchmarkError(f"{where}: progress file version {data.get('version')!r} is "
                                  f"not supported (this rdarts reads {PROGRESS_VERSION})")
-        if data.get("protocol") != protocol or data.get("settings") != settings:
-            raise BenchmarkError(f"{where} records trainings of other settings (protocol "
-                                 f"{data.get('protocol')!r}{_difference(data, settings)}); "
-                                 "use another --progress file")
-        runs = data.get("runs")
+        protocol, settings, runs = data.get("protocol"), data.get("settings"), data.get("runs")
+        if not isinstance(protocol, str) or not isinstance(settings, dict):
+            raise BenchmarkError(f"{where}: 'protocol' must be a name and 'settings' a mapping")
         if not isinstance(runs, list):
             raise BenchmarkError(f"{where}: 'runs' must be a list")
+        progress = cls(path, protocol, settings)
         for position, run in enumerate(runs):
             progress.runs[_check_run(run, f"{where}: runs[{position}]")] = run
         return progress
+
+    @classmethod
+    def open(cls, path: str | Path, protocol: str, settings: dict[str, Any]
+             ) -> BuildProgress:
+        """The progress file of a build with these settings (an empty one when there is no
+        file yet); BenchmarkError when it is malformed or records other settings."""
+        if not Path(path).exists():
+            return cls(Path(path), protocol, settings)
+        progress = cls.read(path)
+        if progress.protocol != protocol or progress.settings != settings:
+            raise BenchmarkError(f"{path} records trainings of other settings (protocol "
+                                 f"{progress.protocol!r}"
+                                 f"{_difference(progress.settings, settings)}); "
+                                 "use another --progress file")
+        return progress
+
+    def seeds(self) -> tuple[int, ...]:
+        """The protocol's seeds when it is a known protocol, else every recorded seed."""
+        from rdarts.benchmarks.s5 import PROTOCOLS
+
+        if self.protocol in PROTOCOLS:
+            return PROTOCOLS[self.protocol].seeds
+        return tuple(sorted({seed for _, seed in self.runs}))
 
     def add(self, key: str, seed: int, run: dict[str, Any]) -> None:
         self.runs[(key, seed)] = {"key": key, "seed": seed, **run}
@@ -131,10 +152,7 @@ def _run_order(item: tuple[str, int]) -> tuple[int, int]:
     return ARCHITECTURE_BY_KEY[item[0]].index, item[1]
 
 
-def _difference(data: dict[str, Any], settings: dict[str, Any]) -> str:
-    recorded = data.get("settings")
-    if not isinstance(recorded, dict):
-        return ""
+def _difference(recorded: dict[str, Any], settings: dict[str, Any]) -> str:
     differing = [k for k in sorted(set(recorded) | set(settings))
                  if recorded.get(k) != settings.get(k)]
     return "".join(f", {k}: {recorded.get(k)!r} there, {settings.get(k)!r} here"
@@ -188,6 +206,31 @@ def record_finished(progress: BuildProgress, jobs: list[Any], out: Path) -> int:
 # ---- the table ----------------------------------------------------------------------------
 
 
+def _entry_dict(arch: Architecture, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A table row from one architecture's trainings (mean and sample std over seeds)."""
+    entry: dict[str, Any] = {"key": arch.key, "index": arch.index,
+                             "genotype": arch.genotype.to_dict()}
+    for name in ("test_error", "val_error"):
+        values = [row[name] for row in rows]
+        entry[name] = {"mean": statistics.fmean(values),
+                       "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    entry.update(parameters=rows[0]["parameters"],
+                 train_seconds=round(statistics.fmean(r["train_seconds"] for r in rows), 3),
+                 seeds=[row["seed"] for row in rows],
+                 runs=[{k: v for k, v in row.items() if k != "key"} for row in rows])
+    return entry
+
+
+def partial_entries(progress: BuildProgress) -> list[Entry]:
+    """The rows of the architectures that every seed has finished, for watching a build:
+    `rdarts bench s5 show --progress FILE`."""
+    seeds = sorted(progress.seeds())
+    return [entry_from_dict(_entry_dict(arch, [progress.runs[(arch.key, s)] for s in seeds]),
+                            f"{progress.path} ({arch.key})")
+            for arch in architectures()
+            if all((arch.key, seed) in progress.runs for seed in seeds)]
+
+
 def table_from_runs(progress: BuildProgress, protocol: Protocol, seeds: tuple[int, ...]
                     ) -> dict[str, Any]:
     """Aggregate the recorded trainings (mean and sample std over `seeds`) into a table;
@@ -197,20 +240,8 @@ def table_from_runs(progress: BuildProgress, protocol: Protocol, seeds: tuple[in
     if missing:
         raise BenchmarkError(f"{len(missing)} trainings are unfinished (e.g. "
                              f"{', '.join(missing[:3])}); rerun the build to continue it")
-    entries = []
-    for arch in architectures():
-        rows = [progress.runs[(arch.key, seed)] for seed in sorted(seeds)]
-        entry: dict[str, Any] = {"key": arch.key, "index": arch.index,
-                                 "genotype": arch.genotype.to_dict()}
-        for name in ("test_error", "val_error"):
-            values = [row[name] for row in rows]
-            entry[name] = {"mean": statistics.fmean(values),
-                           "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-        entry.update(parameters=rows[0]["parameters"],
-                     train_seconds=round(statistics.fmean(r["train_seconds"] for r in rows), 3),
-                     seeds=sorted(seeds),
-                     runs=[{k: v for k, v in row.items() if k != "key"} for row in rows])
-        entries.append(entry)
+    entries = [_entry_dict(arch, [progress.runs[(arch.key, seed)] for seed in sorted(seeds)])
+               for arch in architectures()]
     return {"format": TABLE_FORMAT, "version": TABLE_VERSION, "space": "s5",
             "protocol": {**protocol.to_dict(), "seeds": sorted(seeds),
                          "resolved_train_settings": progress.settings},
