@@ -443,3 +443,20 @@ def test_cli_bench_errors_are_one_line(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("rdarts: error:") for line in lines)
     assert "ships no S5 table" in lines[0] and "incomplete" in lines[2]
+
+
+def test_shipped_cpu_table_is_complete_and_matches_its_build_record():
+    """The shipped table loads, covers the 81 architectures with both seeds, states its
+    protocol and version, and every number equals the committed build record's."""
+    table = s5.load_table(None)
+    assert table.name == "s5-cpu" and table.dataset == "fashion-mnist"
+    assert table.data["rdarts_version"] and table.data["built"]
+    record = Path(__file__).resolve().parents[1] / "benchmarks" / "s5" / "s5-cpu-progress.json"
+    progress = s5_build.BuildProgress.read(record)
+    assert len(progress.runs) == 2 * s5.ARCHITECTURES
+    for entry in table.entries:
+        assert list(entry.seeds) == [0, 1]
+        errors = [progress.runs[(entry.key, seed)]["test_error"] for seed in (0, 1)]
+        assert entry.test_error == pytest.approx(sum(errors) / 2)
+        assert 0.0 < entry.test_error < 0.5
+    assert table.best.test_error == min(e.test_error for e in table.entries)
