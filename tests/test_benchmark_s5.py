@@ -392,8 +392,17 @@ def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
     plain = run_search(resolve(overrides=common), tmp_path / "end", quiet=True)
     records = [json.loads(line) for line in (tmp_path / "every" / "metrics.jsonl").open()]
     assert all("test_regret" in r and "genotype" in r for r in records)
-    # Choosing along the way leaves the search itself and its final answer unchanged.
+    # Choosing along the way leaves the search itself and its final answer unchanged, and the
+    # final answer is the choice logged after the last epoch (same scoring batches).
     assert chosen.result["genotype"] == plain.result["genotype"]
+    assert records[-1]["genotype"] == chosen.result["genotype"]
+    assert records[-1]["rs_val_accuracy"] == chosen.result["rs_ws"]["val_accuracy"]
+    # With the re-scored top cut to one, the first round alone decides: a final choice scored
+    # on other batches than the last epoch's would pick another architecture.
+    decided = run_search(resolve(overrides={**common, "rs_choose_every": 1, "rs_samples": 60,
+                                            "rs_top": 1}), tmp_path / "first", quiet=True)
+    last = json.loads((tmp_path / "first" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["genotype"] == decided.result["genotype"]
     assert "test_regret" in plain.result
     # 81 architectures: 200 draws repeat some; each distinct one is scored once, the re-scored
     # top holds distinct architectures.

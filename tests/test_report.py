@@ -189,6 +189,19 @@ def test_setting_labels_name_the_differing_keys() -> None:
     assert report.setting_labels(configs[:1]) == ["s1 cifar10 darts-es"]
 
 
+def test_setting_labels_skip_keys_the_method_does_not_read() -> None:
+    base = {"space": "s5", "rs_samples": 1000, "ada_eta": 10.0, "es_preset": "paper",
+            "es_simulate": False}
+    configs = [base | {"method": "darts-es", "es_simulate": True},
+               base | {"method": "darts-ada"},
+               base | {"method": "rs-ws", "rs_samples": 200}]
+    assert report.setting_labels(configs) == ["darts-es", "darts-ada", "rs-ws"]
+    two_rs = [base | {"method": "rs-ws", "rs_samples": n} for n in (200, 1000)]
+    assert report.setting_labels(two_rs) == ["rs_samples=200", "rs_samples=1000"]
+    assert not report.key_applies("es_threshold", base | {"method": "darts"})
+    assert report.key_applies("es_threshold", base | {"method": "darts", "es_simulate": True})
+
+
 def test_cell_drawing_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     files = report.write_cell(_genotype(0), "normal", tmp_path, "cells_run_normal")

@@ -347,7 +347,10 @@ class RandomSearchWS(SearchMethod):
 
         `rs_samples` architectures are drawn uniformly; each distinct one is scored once (in a
         small space such as S5's 81 a thousand draws repeat architectures, and a repeat would
-        score the same and crowd the re-scored top out of distinct candidates)."""
+        score the same and crowd the re-scored top out of distinct candidates).
+
+        The first round's batches are those of the last trained epoch, so the choice after the
+        search equals the one logged after its final epoch (`rs_choose_every`)."""
         config = self.search.config
         generator = torch.Generator().manual_seed(config.seed + 4)
         drawn = [sample_genotype(self.search.space, generator) for _ in range(config.rs_samples)]
@@ -356,7 +359,8 @@ class RandomSearchWS(SearchMethod):
             distinct.setdefault(json.dumps(genotype.to_dict()), genotype)
         samples = list(distinct.values())
         rng_state = torch.get_rng_state()
-        first = self.search.curvature_batches(config.rs_score_batches)
+        last_trained = min(self.search.epoch, config.epochs - 1)
+        first = self.search.curvature_batches(config.rs_score_batches, epoch=last_trained)
         scores = [self.score(g, first) for g in tqdm(samples, desc="scoring", leave=False,
                                                      disable=quiet)]
         order = sorted(range(len(samples)), key=lambda i: -scores[i])[: config.rs_top]

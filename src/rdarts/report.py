@@ -419,11 +419,31 @@ def _format_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def key_applies(key: str, config: dict[str, Any]) -> bool:
+    """Whether a configuration key can change what the run's method does: rs_* only for
+    RS-ws, ada_* only for DARTS-ADA, the ES rule's parameters only where the rule is evaluated
+    (DARTS-ES, DARTS-ADA, or es_simulate), es_simulate only for DARTS and DARTS-ES."""
+    method = config.get("method")
+    if key.startswith("rs_"):
+        return method == "rs-ws"
+    if key.startswith("ada_"):
+        return method == "darts-ada"
+    if key == "es_simulate":
+        return method in ("darts", "darts-es")
+    if key.startswith("es_"):
+        return method in ("darts-es", "darts-ada") or bool(config.get("es_simulate"))
+    return True
+
+
 def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
     """Short labels from the keys that differ between settings, e.g. 's1 cifar10 darts-es
-    wd=0.0009' (space, dataset, method first as bare values)."""
-    keys = list(dict.fromkeys(k for c in configs for k in c))
-    differing = [k for k in keys if len({_format_value(c.get(k)) for c in configs}) > 1]
+    wd=0.0009' (space, dataset, method first as bare values). A key counts only among the
+    settings whose method reads it (`key_applies`), so an RS-ws sample count never labels a
+    DARTS setting."""
+    relevant = [{k: v for k, v in c.items() if key_applies(k, c)} for c in configs]
+    keys = list(dict.fromkeys(k for c in relevant for k in c))
+    differing = [k for k in keys
+                 if len({_format_value(c[k]) for c in relevant if k in c}) > 1]
     if not differing:
         differing = [k for k in LABEL_FIRST if k in keys]
     ordered = [k for k in LABEL_FIRST if k in differing]
@@ -431,10 +451,11 @@ def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
 
     def label(config: dict[str, Any]) -> str:
         parts = [_format_value(config.get(k)) if k in LABEL_FIRST
-                 else f"{LABEL_SHORT.get(k, k)}={_format_value(config.get(k))}" for k in ordered]
+                 else f"{LABEL_SHORT.get(k, k)}={_format_value(config.get(k))}"
+                 for k in ordered if k in config or k in LABEL_FIRST]
         return " ".join(parts) or "search"
 
-    return _unique_names([label(c) for c in configs])
+    return _unique_names([label(c) for c in relevant])
 
 
 def group_settings(searches: list[SearchRun]) -> list[Setting]:
@@ -903,7 +924,8 @@ def _settings_section(settings: list[Setting]) -> Section:
     common = {k: v for k, v in settings[0].config.items()
               if all(s.config.get(k) == v for s in settings)}
     rows = [[s.label, ", ".join(str(r.seed) for r in s.runs),
-             ", ".join(f"{k}={_format_value(v)}" for k, v in s.config.items() if k not in common)
+             ", ".join(f"{k}={_format_value(v)}" for k, v in s.config.items()
+                       if k not in common and key_applies(k, s.config))
              or "-"] for s in settings]
     body = markdown_table(["setting", "seeds", "differs in"], rows)
     body += "\n\nCommon to all settings: " + (", ".join(

@@ -289,13 +289,15 @@ class Search:
         every = self.config.hessian_every
         return every > 0 and ((self.epoch + 1) % every == 0 or self.epoch + 1 == self.config.epochs)
 
-    def curvature_batches(self, count: int) -> list[Batch]:
-        """`count` random validation batches, drawn from a generator seeded by (seed, epoch).
+    def curvature_batches(self, count: int, epoch: int | None = None) -> list[Batch]:
+        """`count` random validation batches, drawn from a generator seeded by (seed, epoch)
+        (`epoch` defaults to the current one).
 
         A private generator, so that measuring the curvature never shifts the batches or the
         random draws of the search itself: a run with and without it follows the same path.
         """
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
+        epoch = self.epoch if epoch is None else epoch
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
         images, labels = self.val_stream.images, self.val_stream.labels
         size = min(self.config.batch_size, len(labels))
         batches = []
