@@ -283,3 +283,17 @@ def test_report_on_a_real_tiny_search(tmp_path: Path) -> None:
     with open(tmp_path / "report" / "table_search.csv") as handle:
         (row,) = csv.DictReader(handle)
     assert row["test_error_pct"] == "-" and row["one_shot_val_error_pct"] != "-"
+
+
+def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:
+    result = {"genotype": {"normal": []}, "test_regret": 0.02,
+              "early_stopping": {"triggered": False}}
+
+    def run(method: str) -> report.SearchRun:
+        return report.SearchRun(path=tmp_path, name=method, config={"method": method},
+                                metrics=[], result=result, hessian=[], discretization=[])
+
+    assert run("darts-es").es_test_regret == pytest.approx(2.0)
+    assert run("darts-es").es_genotype == result["genotype"]
+    assert run("darts-ada").es_test_regret is None
+    assert run("darts-ada").es_genotype is None

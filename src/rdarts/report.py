@@ -150,10 +150,18 @@ class SearchRun:
     def es_genotype(self) -> dict[str, Any] | None:
         """The DARTS-ES answer: the genotype of the return epoch, or the final one when the rule
         was on but never fired (DARTS-ES then returns what DARTS returns)."""
-        stop = (self.result or {}).get("early_stopping")
+        stop = self.es_decision
         if stop is None:
             return None
         return stop.get("genotype") if stop.get("triggered") else self.genotype
+
+    @property
+    def es_decision(self) -> dict[str, Any] | None:
+        """The DARTS-ES decision of a run that has a DARTS-ES answer (DARTS-ES, or DARTS with
+        `es_simulate`); None for DARTS-ADA, whose rule triggers rollbacks, not an answer."""
+        if self.config.get("method") == "darts-ada":
+            return None
+        return (self.result or {}).get("early_stopping")
 
     @property
     def test_regret(self) -> dict[int, float]:
@@ -172,7 +180,7 @@ class SearchRun:
     @property
     def es_test_regret(self) -> float | None:
         """Test regret (points) of the DARTS-ES genotype; the final one if the rule never fired."""
-        stop = (self.result or {}).get("early_stopping")
+        stop = self.es_decision
         if stop is None:
             return None
         if stop.get("triggered"):
