@@ -297,3 +297,7 @@ def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:
     assert run("darts-es").es_genotype == result["genotype"]
     assert run("darts-ada").es_test_regret is None
     assert run("darts-ada").es_genotype is None
+    fired = {"epoch": 9, "early_stop": {"decided_at": 9, "return_epoch": 2}}
+    ada = report.SearchRun(path=tmp_path, name="ada", config={"method": "darts-ada"},
+                           metrics=[fired], result=None, hessian=[], discretization=[])
+    assert ada.early_stop is None  # no DARTS-ES point is marked for DARTS-ADA

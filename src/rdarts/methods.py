@@ -311,6 +311,8 @@ class RandomSearchWS(SearchMethod):
             # The choice RS-ws would return if the search stopped now (paper Figure 2 follows
             # it over the epochs); scoring leaves the search path untouched.
             chosen = self.choose()
+            if search.epoch + 1 == self.epochs:
+                self.best = chosen  # the final answer: `choose` would repeat the same scoring
             record["genotype"] = chosen["genotype"]
             record["rs_val_accuracy"] = chosen["val_accuracy"]
             record.update(search.benchmark_fields(chosen["genotype"]))

@@ -140,7 +140,9 @@ class SearchRun:
     @property
     def early_stop(self) -> dict[str, Any] | None:
         """The DARTS-ES decision (decided_at, return_epoch, ...) if the rule fired."""
-        stop = (self.result or {}).get("early_stopping") or {}
+        if not self.answers_es:
+            return None
+        stop = self.es_decision or {}
         if stop.get("triggered"):
             return stop
         fired = [r["early_stop"] for r in self.metrics if r.get("early_stop")]
@@ -156,12 +158,14 @@ class SearchRun:
         return stop.get("genotype") if stop.get("triggered") else self.genotype
 
     @property
+    def answers_es(self) -> bool:
+        """Whether the run can give a DARTS-ES answer: DARTS-ADA's rule triggers rollbacks."""
+        return self.config.get("method") != "darts-ada"
+
+    @property
     def es_decision(self) -> dict[str, Any] | None:
-        """The DARTS-ES decision of a run that has a DARTS-ES answer (DARTS-ES, or DARTS with
-        `es_simulate`); None for DARTS-ADA, whose rule triggers rollbacks, not an answer."""
-        if self.config.get("method") == "darts-ada":
-            return None
-        return (self.result or {}).get("early_stopping")
+        """result.json's DARTS-ES decision, for runs that give a DARTS-ES answer."""
+        return (self.result or {}).get("early_stopping") if self.answers_es else None
 
     @property
     def test_regret(self) -> dict[int, float]:
