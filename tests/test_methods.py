@@ -23,7 +23,7 @@ ALWAYS = {"es_window": 1, "es_lag": 1, "es_threshold": 100.0}
 
 
 def _alpha(run):
-    state = torch.load(run / "checkpoint.pt", weights_only=False)["architecture"]
+    state = torch.load(run / "checkpoint.pt", weights_only=True)["architecture"]
     return [state[k] for k in sorted(state)]
 
 
@@ -81,7 +81,7 @@ def test_ada_rollback_equals_a_resume_from_that_epoch_with_the_new_regulariser(t
 
     # Independent path: a plain search resumed from the epoch-0 checkpoint with L2 = 3e-3.
     search = build_search(_ada_config(method="darts"))
-    state = torch.load(tmp_path / "ada" / "checkpoints" / "epoch-0000.pt", weights_only=False)
+    state = torch.load(tmp_path / "ada" / "checkpoints" / "epoch-0000.pt", weights_only=True)
     search.load_state_dict(state)
     search.set_regularization(weight_decay=3e-3)
     while search.epoch < 4:

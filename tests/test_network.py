@@ -117,8 +117,8 @@ def test_training_run_and_exact_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
     resumed = run_training(config, genotype, tmp_path / "killed", resume=True, quiet=True)
     assert resumed.result["test_accuracy"] == reference.result["test_accuracy"]
-    a = torch.load(tmp_path / "reference" / "checkpoint.pt", weights_only=False)["network"]
-    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["network"]
+    a = torch.load(tmp_path / "reference" / "checkpoint.pt", weights_only=True)["network"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["network"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -189,7 +189,7 @@ def test_discretization_of_a_one_hot_alpha_has_no_drop(tmp_path, capsys):
     run_search(config, run, quiet=True)
     # A hand-made alpha whose softmax is (numerically) the genotype's choice: the kept op of
     # each kept edge, `none` on every other edge (S3 offers none, skip_connect, sep_conv_3x3).
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
     space = get_space("s3", 2)
     chosen = _random_genotype("s3", 2, seed=5)
     for cell, weights in one_hot(chosen, space).items():

@@ -104,7 +104,7 @@ def test_kill_between_metrics_line_and_checkpoint_resumes_exactly(tmp_path, monk
 
 
 def _final_alpha(run: Path) -> list[torch.Tensor]:
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
     return [state["architecture"][k] for k in sorted(state["architecture"])]
 
 
@@ -192,7 +192,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     monkeypatch.setattr(Search, "train_epoch", poisoned)
     with pytest.raises(DivergenceError, match="checkpoint of epoch 0"):
         run_search(_config(), run_dir, quiet=True)
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 1
     assert all(torch.isfinite(t).all() for t in state["supernet"].values() if t.is_floating_point())
     assert json.loads((run_dir / "result.json").read_text())["status"] == "diverged"

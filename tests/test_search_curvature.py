@@ -84,8 +84,8 @@ def test_measuring_curvature_does_not_change_the_search(tmp_path):
     without = run_search(resolve(overrides={**config, "hessian_every": 0}),
                          tmp_path / "b", quiet=True)
     assert with_hessian.genotype == without.genotype
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["architecture"]
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["architecture"]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["architecture"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["architecture"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     records = RunDir(tmp_path / "a").read_metrics()
     assert all("lambda_max" in r for r in records)

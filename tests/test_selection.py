@@ -101,7 +101,7 @@ def test_rerun_resumes_an_unfinished_search(tmp_path, monkeypatch):
                       executor=LocalExecutor(log=lambda _: None))
     monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
     search_dir = RunDir(tmp_path / "sel" / "searches" / "seed-0")
-    assert torch.load(search_dir.checkpoint, weights_only=False)["epoch"] == 1
+    assert torch.load(search_dir.checkpoint, weights_only=True)["epoch"] == 1
     result = run_selection(candidates, retrain, tmp_path / "sel",
                            executor=LocalExecutor(log=lambda _: None))
     assert [r["epoch"] for r in search_dir.read_metrics()] == [0, 1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import platform
 import shutil
 import subprocess
@@ -224,13 +225,20 @@ class RunDir:
                         epoch: int | None = None) -> dict[str, Any]:
         path = self.checkpoint if epoch is None else self.epoch_checkpoint(epoch)
         try:
-            state = torch.load(path, map_location=map_location, weights_only=False)
+            state = torch.load(path, map_location=map_location, weights_only=True)
         except FileNotFoundError:
             if epoch is not None:
                 saved = ", ".join(map(str, self.saved_epochs())) or "none (see --save-every)"
                 raise RunDirError(f"no checkpoint of epoch {epoch} in {self.path}; "
                                   f"saved epochs: {saved}") from None
             raise RunDirError(f"{path} does not exist") from None
+        except pickle.UnpicklingError as error:
+            if "GLOBAL" not in str(error):  # torch names the blocked global it found
+                raise RunDirError(f"checkpoint {path} is unreadable (damaged: {error}); "
+                                  "restore it or start again with --overwrite") from None
+            raise RunDirError(
+                f"{path} is not a valid rdarts checkpoint: it holds objects other than tensors "
+                "and plain data, so it was not loaded (no code from it ran)") from None
         except Exception as error:  # torch raises many types for a damaged file
             raise RunDirError(
                 f"checkpoint {path} is unreadable ({type(error).__name__}: "
