@@ -31,10 +31,10 @@ WARMUP_ITERATIONS = 5
 
 
 def _search(setting: str, device_name: str):
-    from rdarts.config import resolve
-    from rdarts.data import random_dataset
+    from rdarts.domains.image.data import random_dataset
     from rdarts.runtime import resolve_device
-    from rdarts.search import Search, epoch_settings
+    from rdarts.search.config import resolve
+    from rdarts.search.loop import Search, epoch_settings
 
     batch = SETTINGS[setting]["batch_size"]
     count = 2 * batch * (WARMUP_ITERATIONS + 1)
@@ -50,7 +50,7 @@ def _search(setting: str, device_name: str):
 
 
 def measure(setting: str, chunk: int, device_name: str) -> dict:
-    from rdarts import curvature
+    from rdarts.core import curvature
 
     search = _search(setting, device_name)
     batches = search.curvature_batches(1)
@@ -97,8 +97,8 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
 
 def _warm_start_run(search, eigenvector, batches, sync) -> dict:
     """Three more search iterations, then Lanczos warm-started from `eigenvector`."""
-    from rdarts import curvature
-    from rdarts.search import epoch_settings
+    from rdarts.core import curvature
+    from rdarts.search.loop import epoch_settings
 
     state = {k: v.detach().clone() for k, v in search.supernet.state_dict().items()}
     alpha = [a.detach().clone() for a in search.architecture.parameters_list()]

@@ -34,10 +34,10 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
     """Time `iterations` search iterations after one warm-up; runs inside a child process."""
     import torch
 
-    from rdarts.config import resolve
-    from rdarts.data import random_dataset
+    from rdarts.domains.image.data import random_dataset
     from rdarts.runtime import resolve_device
-    from rdarts.search import Search, epoch_settings
+    from rdarts.search.config import resolve
+    from rdarts.search.loop import Search, epoch_settings
 
     device = resolve_device(device_name)
     batch = SETTINGS[setting]["batch_size"]

@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from rdarts.config import resolve_train
-from rdarts.data import random_dataset
-from rdarts.genotype import KNOWN_GENOTYPES, genotype_from_dict
+from rdarts.core.genotype import KNOWN_GENOTYPES, genotype_from_dict
+from rdarts.domains.image.data import random_dataset
 from rdarts.runtime import resolve_device
-from rdarts.train import Training
+from rdarts.search.config import resolve_train
+from rdarts.train.training import Training
 
 WARMUP_STEPS = 2
 

@@ -38,7 +38,7 @@ RUNS: dict[str, list[str]] = {
 
 def run(name: str, out: Path) -> Path:
     """Run one of RUNS into `out` through the command line; return the run directory."""
-    from rdarts.cli import main
+    from rdarts.cli.app import main
 
     code = main(["search", *RUNS[name], "--out", str(out)])
     if code != 0:

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from scipy.stats import spearmanr
 
-from rdarts import sweep as sweep_module
-from rdarts.benchmarks import s5, s5_build
+from rdarts.core.genotype import Genotype, derive
+from rdarts.core.space import get_space
+from rdarts.domains.image import s5, s5_build
 from rdarts.errors import BenchmarkError, ConfigError, DataError, GenotypeError
-from rdarts.genotype import Genotype, derive
-from rdarts.spaces import get_space
+from rdarts.experiments import sweep as sweep_module
 
 
 def _error(key: str, seed: int) -> float:
@@ -288,7 +288,7 @@ def test_a_build_continues_from_its_progress_file_in_a_fresh_directory(tmp_path,
 
 def test_show_progress_ranks_the_architectures_every_seed_finished(tmp_path, monkeypatch,
                                                                    capsys):
-    from rdarts.cli import main
+    from rdarts.cli.app import main
 
     _counting_training(monkeypatch)
     progress = tmp_path / "progress.json"
@@ -351,9 +351,9 @@ def test_build_needs_readable_data(tmp_path):
 
 @pytest.mark.slow
 def test_a_search_on_s5_logs_its_test_regret_every_epoch(tmp_path):
-    from rdarts import report
-    from rdarts.config import resolve
-    from rdarts.driver import run_search
+    from rdarts.report import build as report
+    from rdarts.runs.driver import run_search
+    from rdarts.search.config import resolve
 
     path = write_table(tmp_path / "table.json", make_table())
     table = s5.load_table(path)
@@ -380,8 +380,8 @@ def test_a_search_on_s5_logs_its_test_regret_every_epoch(tmp_path):
 
 
 def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
-    from rdarts.config import resolve
-    from rdarts.driver import run_search
+    from rdarts.runs.driver import run_search
+    from rdarts.search.config import resolve
 
     path = write_table(tmp_path / "table.json", make_table())
     common = {"space": "s5", "method": "rs-ws", "layers": 3, "channels": 4, "batch_size": 16,
@@ -418,7 +418,7 @@ def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
 
 
 def test_cli_show_and_lookup(tmp_path, capsys):
-    from rdarts.cli import main
+    from rdarts.cli.app import main
 
     path = str(write_table(tmp_path / "t.json", make_table()))
     assert main(["bench", "s5", "show", "--table", path, "--top", "3"]) == 0
@@ -441,7 +441,7 @@ def test_cli_show_and_lookup(tmp_path, capsys):
 
 
 def test_cli_bench_errors_are_one_line(tmp_path, capsys, monkeypatch):
-    from rdarts.cli import EXIT_USAGE, main
+    from rdarts.cli.app import EXIT_USAGE, main
 
     monkeypatch.setattr(s5, "shipped_table_path", lambda protocol="cpu": tmp_path / "no.json")
     assert main(["bench", "s5", "show"]) == EXIT_USAGE

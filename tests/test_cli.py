@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rdarts.cli import main
+from rdarts.cli.app import main
 
 TINY = ["--space", "s3", "--nodes", "2", "--layers", "3", "--channels", "4",
         "--batch-size", "16", "--max-train-images", "64", "--val-batches", "1",

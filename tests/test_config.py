@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from rdarts.config import SearchConfig, from_dict, resolve
 from rdarts.errors import ConfigError
 from rdarts.schedules import cosine_lr, linear_ramp
+from rdarts.search.config import SearchConfig, from_dict, resolve
 
 
 def test_defaults_are_the_papers_search_settings():

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rdarts.curvature import (
+from rdarts.core.curvature import (
     HessianOperator,
     asymmetry,
     dense_hessian,

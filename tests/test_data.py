@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rdarts.data import (
+from rdarts.domains.image.data import (
     DATASET_NAMES,
     Augmentation,
     BatchStream,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from rdarts.errors import ConfigError
-from rdarts.executors import (
+from rdarts.experiments.executors import (
     Job,
     JobResult,
     LocalExecutor,

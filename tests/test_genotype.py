@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from rdarts.errors import GenotypeError
-from rdarts.genotype import (
+from rdarts.core.genotype import (
     Genotype,
     check_fits,
     derive,
@@ -17,7 +16,8 @@ from rdarts.genotype import (
     one_hot,
     save_genotype,
 )
-from rdarts.spaces import get_space
+from rdarts.core.space import get_space
+from rdarts.errors import GenotypeError
 
 
 def _weights(space, overrides):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from rdarts.hypergradient import (
+from rdarts.core.hypergradient import (
     first_order,
     loss_at,
     scratch_buffers,
@@ -16,8 +16,8 @@ from rdarts.hypergradient import (
     second_order_finite_difference,
     unrolled_weights,
 )
-from rdarts.spaces import get_space
-from rdarts.supernet import Architecture, Supernet, edge_weights
+from rdarts.core.space import get_space
+from rdarts.domains.image.supernet import Architecture, Supernet, edge_weights
 
 XI, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 3e-4
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from rdarts import report
 from rdarts.errors import RdartsError
+from rdarts.report import build as report
 
 EPOCHS = 4
 OPS = ("none", "skip_connect", "sep_conv_3x3")  # S3
@@ -258,7 +258,7 @@ def test_report_command_prints_where(sweep: tuple[Path, dict], tmp_path: Path,
 
 def test_cli_report_and_its_errors(sweep: tuple[Path, dict], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from rdarts.cli import EXIT_USAGE, main
+    from rdarts.cli.app import EXIT_USAGE, main
 
     assert main(["report", str(sweep[0]), "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "report.md").stat().st_size > 0
@@ -270,8 +270,8 @@ def test_cli_report_and_its_errors(sweep: tuple[Path, dict], tmp_path: Path,
 
 @pytest.mark.slow
 def test_report_on_a_real_tiny_search(tmp_path: Path) -> None:
-    from rdarts.config import resolve
-    from rdarts.driver import run_search
+    from rdarts.runs.driver import run_search
+    from rdarts.search.config import resolve
 
     config = resolve(overrides={"space": "s3", "nodes": 2, "layers": 3, "channels": 4,
                                 "batch_size": 16, "max_train_images": 64, "epochs": 3,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rdarts.config import resolve
-from rdarts.driver import run_search
 from rdarts.errors import DivergenceError, RunDirError
-from rdarts.runs import RunDir
-from rdarts.search import Search, build_search
+from rdarts.runs.driver import run_search
+from rdarts.runs.rundir import RunDir
+from rdarts.search.config import resolve
+from rdarts.search.loop import Search, build_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 64, "epochs": 3, "val_batches": 1, "device": "cpu"}

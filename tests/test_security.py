@@ -11,11 +11,11 @@ import os
 import pytest
 import torch
 
-from rdarts.cli import main
-from rdarts.config import resolve
-from rdarts.driver import run_search
+from rdarts.cli.app import main
 from rdarts.errors import RunDirError
-from rdarts.runs import RunDir
+from rdarts.runs.driver import run_search
+from rdarts.runs.rundir import RunDir
+from rdarts.search.config import resolve
 
 TINY = ["--space", "s3", "--nodes", "2", "--layers", "3", "--channels", "4",
         "--batch-size", "16", "--max-train-images", "64", "--val-batches", "1",

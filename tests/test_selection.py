@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from rdarts.cli import main
-from rdarts.config import resolve, resolve_train
+from rdarts.cli.app import main
 from rdarts.errors import RunDirError
-from rdarts.executors import LocalExecutor
-from rdarts.runs import RunDir
-from rdarts.selection import (
+from rdarts.experiments.executors import LocalExecutor
+from rdarts.runs.rundir import RunDir
+from rdarts.search.config import resolve, resolve_train
+from rdarts.search.selection import (
     RDARTS_VALUES,
     Candidate,
     rdarts_candidates,
@@ -40,7 +40,7 @@ def test_candidates_vary_exactly_one_thing():
 
 def test_selection_picks_the_best_validation_score(tmp_path, monkeypatch):
     """With fixed scores, the choice must be the argmax, whatever order they come in."""
-    import rdarts.selection as selection
+    import rdarts.search.selection as selection
 
     scores = {"a": 0.4, "b": 0.9, "c": 0.7}
     monkeypatch.setattr(selection, "search_job", lambda config, out, quiet: {
@@ -121,7 +121,7 @@ def test_a_different_protocol_in_the_same_directory_is_refused(tmp_path):
 @pytest.mark.slow
 def test_tiny_rdarts_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray")
-    from rdarts.executors import RayExecutor
+    from rdarts.experiments.executors import RayExecutor
 
     base = resolve(overrides=TINY)
     retrain = resolve_train("quick", overrides=RETRAIN)

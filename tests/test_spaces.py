@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rdarts.core.space import BUILTIN_SPACES, edge_endpoints, get_space, load_space, num_edges
 from rdarts.errors import SpaceError
-from rdarts.spaces import BUILTIN_SPACES, edge_endpoints, get_space, load_space, num_edges
 
 
 def test_edge_numbering_is_node_by_node():

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from rdarts.errors import ConfigError
-from rdarts.stopping import (
+from rdarts.search.stopping import (
     STOPPING_PRESETS,
     EarlyStopping,
     StoppingRule,

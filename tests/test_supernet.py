@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rdarts.genotype import derive, one_hot
-from rdarts.ops import OP_NAMES, build_op
-from rdarts.spaces import BUILTIN_SPACES, get_space
-from rdarts.supernet import Architecture, MixedEdge, Supernet, alpha_entry_names
+from rdarts.core.genotype import derive, one_hot
+from rdarts.core.space import BUILTIN_SPACES, get_space
+from rdarts.domains.image.ops import OP_NAMES, build_op
+from rdarts.domains.image.supernet import Architecture, MixedEdge, Supernet, alpha_entry_names
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
@@ -82,7 +82,7 @@ def test_alpha_entry_names_cover_every_entry():
 
 @pytest.mark.parametrize("name", ["s1", "s3", "darts", "s5"])
 def test_genotype_forward_equals_one_hot_weights(name):
-    from rdarts.genotype import sample_genotype
+    from rdarts.core.genotype import sample_genotype
 
     space = get_space(name)
     net = Supernet(space, C=4, num_classes=3, layers=3, in_channels=1).eval()
@@ -93,7 +93,7 @@ def test_genotype_forward_equals_one_hot_weights(name):
 
 
 def test_sampled_genotypes_are_valid_and_varied():
-    from rdarts.genotype import check_fits, sample_genotype
+    from rdarts.core.genotype import check_fits, sample_genotype
 
     space = get_space("s3")
     generator = torch.Generator().manual_seed(0)

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from rdarts.errors import ConfigError
-from rdarts.executors import RayExecutor
-from rdarts.runs import RunDir
-from rdarts.sweep import (
+from rdarts.experiments.executors import RayExecutor
+from rdarts.experiments.sweep import (
     expand,
     load_sweep,
     run_sweep,
@@ -23,6 +22,7 @@ from rdarts.sweep import (
     sweep_command,
     sweep_from_dict,
 )
+from rdarts.runs.rundir import RunDir
 
 TINY = {"space": "s3", "nodes": 1, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 48, "epochs": 2, "val_batches": 1, "hessian_every": 1,
@@ -195,7 +195,7 @@ def test_tiny_sweep_on_a_local_ray(tmp_path):
         assert trained["epochs"] == 1 and trained["eval"] == "test"
 
     # The report of this real sweep: its table holds the runs' own numbers, its figures exist.
-    from rdarts.report import build_report
+    from rdarts.report.build import build_report
 
     built = build_report([out], tmp_path / "report")
     names = {Path(f).name for f in built["figures"]}
@@ -300,7 +300,7 @@ def test_a_selection_sweep_chooses_and_evaluates(tmp_path):
     assert record["test_error"] == trained["test_error"]
 
     # The report's Table 5: the chosen cell's test error and retraining validation error.
-    from rdarts.report import build_report
+    from rdarts.report.build import build_report
 
     built = build_report([tmp_path / "out"], tmp_path / "report")
     assert built["selection_runs"] == 1 and built["search_runs"] == 2

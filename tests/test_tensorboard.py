@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rdarts.config import resolve
-from rdarts.driver import run_search
-from rdarts.tensorboard import scalars
+from rdarts.runs.driver import run_search
+from rdarts.runs.tensorboard import scalars
+from rdarts.search.config import resolve
 
 
 def test_scalars_keep_finite_numbers_only():

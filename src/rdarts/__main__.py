@@ -2,6 +2,6 @@
 
 import sys
 
-from rdarts.cli import main
+from rdarts.cli.app import main
 
 sys.exit(main())

@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from rdarts.config import SearchConfig, TrainConfig, from_dict, train_from_dict
+from rdarts.core.genotype import genotype_from_dict
 from rdarts.errors import RdartsError, RunDirError
-from rdarts.executors import Executor, Job, LocalExecutor
-from rdarts.genotype import genotype_from_dict
-from rdarts.runs import RunDir, atomic_write_json, atomic_write_text
+from rdarts.experiments.executors import Executor, Job, LocalExecutor
+from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text
+from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
 # Spec section 8: the four strengths R-DARTS tries by default.
 RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "dp": (0.0, 0.2, 0.4, 0.6)}
@@ -59,7 +59,7 @@ def seed_candidates(base: SearchConfig, seeds: int) -> list[Candidate]:
 
 def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str, Any]:
     """One candidate search (an executor job): finished runs are read back, others resumed."""
-    from rdarts.driver import run_search
+    from rdarts.runs.driver import run_search
 
     run_dir = RunDir(out)
     if run_dir.file("result.json").exists():
@@ -73,7 +73,7 @@ def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str
 def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str,
                 quiet: bool = True) -> float:
     """One short retraining on held-out data (an executor job); returns validation accuracy."""
-    from rdarts.train import retrain_accuracy
+    from rdarts.train.training import retrain_accuracy
 
     return retrain_accuracy(genotype_from_dict(genotype), train_from_dict(config), out,
                             quiet=quiet)

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rdarts import curvature, hypergradient
-from rdarts.benchmarks.s5 import S5Table, table_for_search
-from rdarts.config import SearchConfig
-from rdarts.data import (
+from rdarts.core import curvature, hypergradient
+from rdarts.core.genotype import Genotype, derive, save_genotype
+from rdarts.core.space import SearchSpace, get_space
+from rdarts.domains.image.data import (
     Augmentation,
     BatchStream,
     ImageDataset,
@@ -31,13 +31,13 @@ from rdarts.data import (
     split_train_val,
     subset,
 )
+from rdarts.domains.image.s5 import S5Table, table_for_search
+from rdarts.domains.image.supernet import Architecture, EdgeWeights, Supernet, alpha_entry_names
 from rdarts.errors import DivergenceError
-from rdarts.genotype import Genotype, derive, save_genotype
-from rdarts.runs import RunDir
+from rdarts.runs.rundir import RunDir
 from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from rdarts.schedules import cosine_lr, linear_ramp
-from rdarts.spaces import SearchSpace, get_space
-from rdarts.supernet import Architecture, EdgeWeights, Supernet, alpha_entry_names
+from rdarts.search.config import SearchConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -53,7 +53,10 @@ from typing import Any
 
 import yaml
 
-from rdarts.config import (
+from rdarts.errors import ConfigError, RdartsError, RunDirError
+from rdarts.experiments.executors import Executor, Job, JobResult, LocalExecutor, make_executor
+from rdarts.runs.rundir import RESUMABLE_CHANGES, RunDir, atomic_write_json, atomic_write_text
+from rdarts.search.config import (
     PRESETS,
     TRAIN_PRESETS,
     SearchConfig,
@@ -64,17 +67,14 @@ from rdarts.config import (
     resolve_train,
     train_from_dict,
 )
-from rdarts.errors import ConfigError, RdartsError, RunDirError
-from rdarts.executors import Executor, Job, JobResult, LocalExecutor, make_executor
-from rdarts.runs import RESUMABLE_CHANGES, RunDir, atomic_write_json, atomic_write_text
-from rdarts.selection import (
+from rdarts.search.selection import (
     Candidate,
     rdarts_candidates,
     run_selection,
     search_job,
     seed_candidates,
 )
-from rdarts.stopping import rule_from_options
+from rdarts.search.stopping import rule_from_options
 
 Log = Callable[[str], None]
 
@@ -503,7 +503,7 @@ def _make_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
 
 def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
     """A training job: its settings are exactly the config.yaml its run will hold."""
-    from rdarts.genotype import genotype_from_dict, load_genotype
+    from rdarts.core.genotype import genotype_from_dict, load_genotype
 
     overrides = dict(sweep.base)
     labels = {}
@@ -691,8 +691,8 @@ def _train_config(job: dict[str, Any], genotype: dict[str, Any]) -> dict[str, An
 
 
 def _train(job: dict[str, Any], genotype: dict[str, Any], path: Path, quiet: bool) -> None:
-    from rdarts.genotype import genotype_from_dict
-    from rdarts.train import run_training
+    from rdarts.core.genotype import genotype_from_dict
+    from rdarts.train.training import run_training
 
     run_training(train_from_dict(job["evaluate"]), genotype_from_dict(genotype), path,
                  resume=RunDir(path).holds_run(), quiet=quiet)
@@ -737,7 +737,7 @@ def _spectrum_done(job: dict[str, Any], job_dir: Path) -> bool:
 
 
 def _spectrum_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
-    from rdarts.analysis import run_hessian
+    from rdarts.search.analysis import run_hessian
 
     run_hessian(str(job_dir / "search"), spectrum=True)
 
@@ -751,7 +751,7 @@ def _discretization_done(job: dict[str, Any], job_dir: Path) -> bool:
 
 
 def _discretization_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
-    from rdarts.analysis import run_discretization
+    from rdarts.search.analysis import run_discretization
 
     run_discretization(str(job_dir / "search"))
 
@@ -761,8 +761,8 @@ def _train_done(job: dict[str, Any], job_dir: Path) -> bool:
 
 
 def _train_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
-    from rdarts.genotype import genotype_from_dict
-    from rdarts.train import run_training
+    from rdarts.core.genotype import genotype_from_dict
+    from rdarts.train.training import run_training
 
     settings = dict(job["settings"])
     genotype = genotype_from_dict(settings.pop(GENOTYPE_KEY))

@@ -17,11 +17,11 @@ from typing import Any, Protocol, TextIO
 import torch
 from tqdm import tqdm
 
-from rdarts.config import SearchConfig
+from rdarts.search.config import SearchConfig
 from rdarts.errors import DivergenceError
-from rdarts.genotype import Genotype
-from rdarts.runs import RunDir, manifest
-from rdarts.tensorboard import EventLog
+from rdarts.core.genotype import Genotype
+from rdarts.runs.rundir import RunDir, manifest
+from rdarts.runs.tensorboard import EventLog
 
 
 class EpochTask(Protocol):
@@ -121,7 +121,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                overwrite: bool = False, quiet: bool = False,
                log: TextIO | None = None) -> SearchOutcome:
     """Run (or continue) the search of `config.method` into the run directory `out`."""
-    from rdarts.methods import run_method
+    from rdarts.search.methods import run_method
 
     return run_method(config, out, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rdarts.genotype import Genotype
-from rdarts.ops import FactorizedReduce, ReLUConvBN, build_op, is_identity
-from rdarts.supernet import drop_path
+from rdarts.core.genotype import Genotype
+from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op, is_identity
+from rdarts.domains.image.supernet import drop_path
 
 
 class Cell(nn.Module):

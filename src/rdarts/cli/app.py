@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from rdarts import __version__
-from rdarts.config import (
+from rdarts.errors import DivergenceError, RdartsError
+from rdarts.search.config import (
     ADA_REGULARIZERS,
     CUTOUT_SCHEDULES,
     EVAL_MODES,
@@ -28,7 +29,6 @@ from rdarts.config import (
     SearchConfig,
     TrainConfig,
 )
-from rdarts.errors import DivergenceError, RdartsError
 
 # The object `add_subparsers` returns (argparse names its class privately).
 Commands = argparse._SubParsersAction
@@ -392,8 +392,8 @@ def _add_spaces_command(commands: Commands) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rdarts.config import resolve
-    from rdarts.driver import run_search
+    from rdarts.runs.driver import run_search
+    from rdarts.search.config import resolve
 
     overrides = {f.name: getattr(args, f.name) for f in fields(SearchConfig)
                  if getattr(args, f.name) is not None}
@@ -406,7 +406,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from rdarts.sweep import sweep_command
+    from rdarts.experiments.sweep import sweep_command
 
     return sweep_command(args.sweep, out=args.out, executor=args.executor,
                          address=args.address, max_parallel=args.max_parallel,
@@ -415,13 +415,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rdarts.report import report_command
+    from rdarts.report.build import report_command
 
     return report_command(args.inputs, args.out)
 
 
 def _bench_build(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5_build import build_table
+    from rdarts.domains.image.s5_build import build_table
 
     result = build_table(args.protocol, args.out, table_out=args.table_out,
                          progress=args.progress, max_jobs=args.max_jobs,
@@ -440,7 +440,7 @@ def _bench_build(args: argparse.Namespace) -> int:
 
 
 def _bench_show(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5 import load_table, spread
+    from rdarts.domains.image.s5 import load_table, spread
 
     if args.progress is not None:
         return _bench_show_progress(args)
@@ -456,8 +456,8 @@ def _bench_show(args: argparse.Namespace) -> int:
 
 
 def _bench_show_progress(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5 import ARCHITECTURES, spread
-    from rdarts.benchmarks.s5_build import BuildProgress, partial_entries
+    from rdarts.domains.image.s5 import ARCHITECTURES, spread
+    from rdarts.domains.image.s5_build import BuildProgress, partial_entries
 
     progress = BuildProgress.read(args.progress)
     entries = partial_entries(progress)
@@ -476,7 +476,7 @@ def _bench_show_progress(args: argparse.Namespace) -> int:
 
 
 def _ranking(entries: list) -> dict:
-    from rdarts.benchmarks.s5 import spread
+    from rdarts.domains.image.s5 import spread
 
     ranked = sorted(entries, key=lambda e: (e.test_error, e.index))
     return {**spread(entries), "ranked": [e.key for e in ranked]}
@@ -500,8 +500,8 @@ def _print_entries(entries: list, summary: dict, top: int) -> None:
 
 
 def _bench_lookup(args: argparse.Namespace) -> int:
-    from rdarts.benchmarks.s5 import ARCHITECTURE_BY_KEY, load_table
-    from rdarts.genotype import load_genotype
+    from rdarts.core.genotype import load_genotype
+    from rdarts.domains.image.s5 import ARCHITECTURE_BY_KEY, load_table
 
     table = load_table(args.table)
     if args.genotype in ARCHITECTURE_BY_KEY:
@@ -516,9 +516,9 @@ def _bench_lookup(args: argparse.Namespace) -> int:
 
 
 def _selection(args: argparse.Namespace) -> int:
-    from rdarts.config import resolve, resolve_train
-    from rdarts.executors import make_executor
-    from rdarts.selection import rdarts_candidates, run_selection, seed_candidates
+    from rdarts.experiments.executors import make_executor
+    from rdarts.search.config import resolve, resolve_train
+    from rdarts.search.selection import rdarts_candidates, run_selection, seed_candidates
 
     overrides = {f.name: getattr(args, f.name) for f in fields(SearchConfig)
                  if getattr(args, f.name) is not None}
@@ -557,15 +557,15 @@ def _selection(args: argparse.Namespace) -> int:
 
 
 def genotype_text(data: dict) -> str:
-    from rdarts.genotype import genotype_from_dict
+    from rdarts.core.genotype import genotype_from_dict
 
     return str(genotype_from_dict(data))
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rdarts.config import resolve_train
-    from rdarts.genotype import load_genotype
-    from rdarts.train import run_training
+    from rdarts.core.genotype import load_genotype
+    from rdarts.search.config import resolve_train
+    from rdarts.train.training import run_training
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
@@ -582,7 +582,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _discretize(args: argparse.Namespace) -> int:
-    from rdarts.analysis import run_discretization
+    from rdarts.search.analysis import run_discretization
 
     epochs = None if args.epoch is None else [args.epoch]
     records = run_discretization(args.run_dir, epochs=epochs, all_saved=args.all,
@@ -592,7 +592,7 @@ def _discretize(args: argparse.Namespace) -> int:
 
 
 def _hessian(args: argparse.Namespace) -> int:
-    from rdarts.analysis import run_hessian
+    from rdarts.search.analysis import run_hessian
 
     record = run_hessian(args.run_dir, epoch=args.epoch, batches=args.batches,
                          spectrum=args.spectrum, mode=args.mode, shift=args.shift,
@@ -602,7 +602,7 @@ def _hessian(args: argparse.Namespace) -> int:
 
 
 def _spaces(args: argparse.Namespace) -> int:
-    from rdarts.spaces import BUILTIN_SPACES, edge_endpoints, get_space
+    from rdarts.core.space import BUILTIN_SPACES, edge_endpoints, get_space
 
     if args.name is None:
         for name, space in BUILTIN_SPACES.items():

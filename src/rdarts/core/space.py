@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rdarts.domains.image.ops import OP_NAMES
 from rdarts.errors import SpaceError
-from rdarts.ops import OP_NAMES
 from rdarts.userfiles import read_user_file
 
 CELL_TYPES = ("normal", "reduce")

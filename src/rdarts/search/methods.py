@@ -23,14 +23,14 @@ import torch
 from torch.func import functional_call
 from tqdm import tqdm
 
-from rdarts.config import SearchConfig
-from rdarts.driver import SearchOutcome, run_epochs
+from rdarts.core.genotype import Genotype, genotype_from_dict, sample_genotype
+from rdarts.core.hypergradient import scratch_buffers
 from rdarts.errors import ConfigError, RunDirError
-from rdarts.genotype import Genotype, genotype_from_dict, sample_genotype
-from rdarts.hypergradient import scratch_buffers
-from rdarts.runs import RunDir, atomic_write_text
-from rdarts.search import Search, build_search, regret_text
-from rdarts.stopping import EarlyStopping, rule_from_options
+from rdarts.runs.driver import SearchOutcome, run_epochs
+from rdarts.runs.rundir import RunDir, atomic_write_text
+from rdarts.search.config import SearchConfig
+from rdarts.search.loop import Search, build_search, regret_text
+from rdarts.search.stopping import EarlyStopping, rule_from_options
 
 ADA_DEFAULT_MAX = {"l2": 3e-2, "drop_path": 0.6}
 
@@ -165,7 +165,7 @@ class EarlyStoppedSearch(SearchMethod):
 
     def write_epoch_files(self, run_dir: RunDir) -> None:
         if self.finished:
-            from rdarts.genotype import save_genotype
+            from rdarts.core.genotype import save_genotype
 
             save_genotype(self.genotype(), run_dir.file("genotype.json"))
         else:
@@ -422,7 +422,7 @@ def run_method(config: SearchConfig, out: str | Path, *, resume: bool = False,
                          overwrite=overwrite, quiet=quiet, save_every=save_every, log=log)
     genotype = method.genotype()
     if isinstance(method, RandomSearchWS | EarlyStoppedSearch):
-        from rdarts.genotype import save_genotype
+        from rdarts.core.genotype import save_genotype
 
         save_genotype(genotype, Path(out) / "genotype.json")
     return SearchOutcome(run_dir=outcome.run_dir, result=outcome.result, genotype=genotype)

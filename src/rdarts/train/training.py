@@ -19,8 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rdarts.config import TrainConfig
-from rdarts.data import (
+from rdarts.core.genotype import Genotype
+from rdarts.domains.image.data import (
     Augmentation,
     BatchStream,
     ImageDataset,
@@ -29,13 +29,13 @@ from rdarts.data import (
     split_train_val,
     subset,
 )
-from rdarts.driver import Outcome, run_epochs
+from rdarts.domains.image.network import Network, count_parameters
 from rdarts.errors import DivergenceError
-from rdarts.genotype import Genotype
-from rdarts.network import Network, count_parameters
-from rdarts.runs import RunDir
+from rdarts.runs.driver import Outcome, run_epochs
+from rdarts.runs.rundir import RunDir
 from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from rdarts.schedules import cosine_lr, linear_ramp
+from rdarts.search.config import TrainConfig
 
 
 class Training:

@@ -13,7 +13,7 @@ skip_connect <- c_{k-1} in the normal cell, max_pool_3x3 <- c_{k-2} and sep_conv
 in the reduction cell. Its index orders the keys as base-3 numbers (sep, skip, pool = 0, 1, 2).
 
 A table is built by training every architecture with each of a protocol's seeds
-(`rdarts.benchmarks.s5_build`, a `kind: train` sweep whose progress survives the sweep
+(`rdarts.domains.image.s5_build`, a `kind: train` sweep whose progress survives the sweep
 directory); `S5Table` loads, validates and looks it up. The `cpu` protocol's table ships
 inside the package.
 """
@@ -28,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rdarts.core.genotype import Genotype, genotype_from_dict
+from rdarts.core.space import SearchSpace
 from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
-from rdarts.genotype import Genotype, genotype_from_dict
-from rdarts.spaces import SearchSpace
 from rdarts.userfiles import read_user_file
 
 OPS = ("sep_conv_3x3", "skip_connect", "max_pool_3x3")
@@ -358,7 +358,7 @@ def _spearman(x: list[float], y: list[float]) -> float | None:
 
 
 def shipped_table_path(protocol: str = "cpu") -> Path:
-    return Path(str(resources.files("rdarts") / "benchmarks" / "data" / f"s5-{protocol}.json"))
+    return Path(str(resources.files("rdarts.domains.image") / "tables" / f"s5-{protocol}.json"))
 
 
 def load_table(path: str | Path | None = None) -> S5Table:

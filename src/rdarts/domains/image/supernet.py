@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rdarts.genotype import CellGenotype, Genotype
-from rdarts.ops import FactorizedReduce, ReLUConvBN, build_op
-from rdarts.spaces import CELL_TYPES, SearchSpace, edge_endpoints
+from rdarts.core.genotype import CellGenotype, Genotype
+from rdarts.core.space import CELL_TYPES, SearchSpace, edge_endpoints
+from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op
 
 EdgeWeights = dict[str, torch.Tensor]
 

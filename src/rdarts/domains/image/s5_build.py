@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rdarts import __version__
-from rdarts.benchmarks.s5 import (
+from rdarts.domains.image.s5 import (
     ARCHITECTURE_BY_KEY,
     TABLE_FORMAT,
     TABLE_VERSION,
@@ -34,7 +34,7 @@ from rdarts.benchmarks.s5 import (
     get_protocol,
 )
 from rdarts.errors import BenchmarkError, ConfigError
-from rdarts.runs import atomic_write_json
+from rdarts.runs.rundir import atomic_write_json
 from rdarts.userfiles import read_user_file
 
 PROGRESS_FORMAT = "rdarts-s5-progress"
@@ -126,7 +126,7 @@ class BuildProgress:
 
     def seeds(self) -> tuple[int, ...]:
         """The protocol's seeds when it is a known protocol, else every recorded seed."""
-        from rdarts.benchmarks.s5 import PROTOCOLS
+        from rdarts.domains.image.s5 import PROTOCOLS
 
         if self.protocol in PROTOCOLS:
             return PROTOCOLS[self.protocol].seeds
@@ -184,7 +184,7 @@ def _device_of(run_dir: Path) -> str | None:
 def record_finished(progress: BuildProgress, jobs: list[Any], out: Path) -> int:
     """Add every training that is finished in the sweep directory `out` and not yet in the
     progress file; returns how many were added. Reads `out`, never writes it."""
-    from rdarts.sweep import job_finished, job_results
+    from rdarts.experiments.sweep import job_finished, job_results
 
     added = 0
     for job in jobs:
@@ -267,8 +267,8 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
 
     Returns {"sweep": summary or None, "table": path or None, "done", "total", "progress"}.
     """
-    from rdarts.data import load_dataset
-    from rdarts.sweep import expand, run_sweep, sweep_from_dict
+    from rdarts.domains.image.data import load_dataset
+    from rdarts.experiments.sweep import expand, run_sweep, sweep_from_dict
 
     protocol = (protocol_name if isinstance(protocol_name, Protocol)
                 else get_protocol(protocol_name))

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rdarts.config import SearchConfig, from_dict
+from rdarts.core.genotype import one_hot
 from rdarts.errors import RdartsError
-from rdarts.genotype import one_hot
-from rdarts.runs import RunDir
-from rdarts.search import Search, build_search
+from rdarts.runs.rundir import RunDir
+from rdarts.search.config import SearchConfig, from_dict
+from rdarts.search.loop import Search, build_search
 
 
 def load_search_run(path: str, device: str | None = None

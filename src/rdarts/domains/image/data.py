@@ -241,7 +241,7 @@ def _fashion_mnist_from_bytes(name: str, read: dict[str, tuple[bytes, str]]) -> 
 
 def _load_fashion_mnist(root: Path | None, download: bool) -> ImageDataset:
     if root is None:
-        package = resources.files("rdarts") / "datasets" / "fashion-mnist"
+        package = resources.files("rdarts.domains.image") / "embedded" / "fashion-mnist"
         read = {}
         for stem in _FASHION_MNIST_FILES:
             resource = package / f"{stem}.gz"

@@ -33,8 +33,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rdarts.errors import RdartsError
-from rdarts.runs import RESUMABLE_CHANGES
-from rdarts.spaces import CELL_TYPES, edge_endpoints, get_space
+from rdarts.runs.rundir import RESUMABLE_CHANGES
+from rdarts.core.space import CELL_TYPES, edge_endpoints, get_space
 
 DPI = 120
 MAX_RUN_FIGURES = 12  # alpha heat maps and cell diagrams are drawn for this many search runs

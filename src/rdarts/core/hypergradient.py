@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from rdarts.supernet import Supernet, edge_weights
+from rdarts.domains.image.supernet import Supernet, edge_weights
 
 Tensors = dict[str, torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]

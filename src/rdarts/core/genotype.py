@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
+from rdarts.core.space import CELL_TYPES, SearchSpace, edge_endpoints
 from rdarts.errors import GenotypeError
-from rdarts.spaces import CELL_TYPES, SearchSpace, edge_endpoints
 from rdarts.userfiles import read_user_file
 
 NodeEdges = tuple[tuple[str, int], ...]
@@ -130,7 +130,7 @@ KNOWN_GENOTYPES: dict[str, dict] = {
 
 
 def save_genotype(genotype: Genotype, path: str | Path) -> None:
-    from rdarts.runs import atomic_write_text
+    from rdarts.runs.rundir import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(genotype.to_dict(), indent=2) + "\n")
 

@@ -10,7 +10,7 @@ import importlib.util
 import math
 from typing import Any
 
-from rdarts.runs import RunDir
+from rdarts.runs.rundir import RunDir
 
 
 def available() -> bool:

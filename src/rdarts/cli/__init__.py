@@ -1,0 +1,3 @@
+from rdarts.cli.app import main
+
+__all__ = ["main"]
