@@ -11,48 +11,28 @@ and differentiates L_val(w', alpha) through it (spec section 3):
     v = grad_w' L_val(w', alpha).
 
 The mixed second-order term is either a central finite difference (the paper's choice) or an
-exact double-backward product. Every network evaluation is a `functional_call` on the one
-supernet with other weights and scratch BN buffers: no model copies, no side effects.
+exact double-backward product. Every network evaluation is the domain's objective (a
+`functional_call` on the one supernet with other weights and scratch BN buffers): no model
+copies, no side effects, and no knowledge of what a batch holds.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call
 
-from rdarts.domains.image.supernet import Supernet, edge_weights
+from rdarts.core.objective import Objective, Tensors
 
-Tensors = dict[str, torch.Tensor]
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = Any  # a domain's batch (rdarts.domains.base.Batch); only the objective looks inside
 
 
-def scratch_buffers(supernet: Supernet) -> Tensors:
-    """Copies of the BN buffers, so auxiliary passes leave the running statistics untouched."""
-    return {name: buffer.clone() for name, buffer in supernet.named_buffers()}
-
-
-def loss_at(supernet: Supernet, params: Tensors, alpha: list[torch.Tensor], batch: Batch,
-            buffers: Tensors | None = None, drop_path_prob: float = 0.0) -> torch.Tensor:
-    """L(w, alpha) on `batch` with weights `params` (cross-entropy, paper Eq. 1)."""
-    images, labels = batch
-    state = {**(scratch_buffers(supernet) if buffers is None else buffers), **params}
-    logits = functional_call(supernet, state, (images, edge_weights(alpha)),
-                             {"drop_path_prob": drop_path_prob})
-    return F.cross_entropy(logits, labels)
-
-
-def weights_of(supernet: Supernet) -> Tensors:
-    return dict(supernet.named_parameters())
-
-
-def first_order(supernet: Supernet, alpha: list[torch.Tensor], val_batch: Batch,
-                drop_path_prob: float = 0.0) -> list[torch.Tensor]:
+def first_order(objective: Objective, alpha: list[torch.Tensor], val_batch: Batch,
+                forward: Mapping[str, Any] | None = None) -> list[torch.Tensor]:
     """grad_alpha L_val(w, alpha): DARTS' first-order approximation (xi = 0)."""
-    loss = loss_at(supernet, weights_of(supernet), alpha, val_batch, drop_path_prob=drop_path_prob)
+    loss = objective(objective.weights(), alpha, val_batch, forward=forward)
     return list(torch.autograd.grad(loss, alpha))
 
 
@@ -84,20 +64,20 @@ def _replayed_randomness(device: torch.device) -> Iterator[None]:
         yield
 
 
-def _val_step_at_unrolled(supernet: Supernet, alpha: list[torch.Tensor], w_prime: Tensors,
-                          val_batch: Batch, drop_path_prob: float
+def _val_step_at_unrolled(objective: Objective, alpha: list[torch.Tensor], w_prime: Tensors,
+                          val_batch: Batch, forward: Mapping[str, Any] | None
                           ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """grad_alpha L_val(w', alpha) and v = grad_w' L_val(w', alpha)."""
     w_prime = {name: t.detach().requires_grad_(True) for name, t in w_prime.items()}
-    loss = loss_at(supernet, w_prime, alpha, val_batch, drop_path_prob=drop_path_prob)
+    loss = objective(w_prime, alpha, val_batch, forward=forward)
     grads = torch.autograd.grad(loss, [*alpha, *w_prime.values()])
     return list(grads[: len(alpha)]), list(grads[len(alpha):])
 
 
 def second_order_finite_difference(
-    supernet: Supernet, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
+    objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
-    drop_path_prob: float = 0.0, r: float = 0.01,
+    forward: Mapping[str, Any] | None = None, r: float = 0.01,
 ) -> list[torch.Tensor]:
     """The paper's second-order alpha gradient with the central difference
 
@@ -105,32 +85,31 @@ def second_order_finite_difference(
 
     w+- = w +- eps v, eps = r / ||v|| (DARTS Eq. 8; note the parentheses around 2 eps).
     """
-    w = {name: p.detach() for name, p in weights_of(supernet).items()}
+    w = {name: p.detach() for name, p in objective.weights().items()}
     w_leaf = {name: w_i.clone().requires_grad_(True) for name, w_i in w.items()}
-    train_loss = loss_at(supernet, w_leaf, [a.detach() for a in alpha], train_batch,
-                         drop_path_prob=drop_path_prob)
+    train_loss = objective(w_leaf, [a.detach() for a in alpha], train_batch, forward=forward)
     grad_w = dict(zip(w, torch.autograd.grad(train_loss, list(w_leaf.values())), strict=True))
     w_prime = unrolled_weights(w, grad_w, momentum_buffers, xi, momentum, weight_decay)
-    g_val, v = _val_step_at_unrolled(supernet, alpha, w_prime, val_batch, drop_path_prob)
+    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward)
 
     eps = r / torch.cat([t.flatten() for t in v]).norm()
     grad_plus, grad_minus = [], []
-    device = train_batch[0].device
+    device = alpha[0].device
     for sign, out in ((1.0, grad_plus), (-1.0, grad_minus)):
         w_shifted = {name: w_i + sign * eps * v_i for (name, w_i), v_i in zip(w.items(), v,
                                                                             strict=True)}
         context = _replayed_randomness(device) if sign > 0 else contextlib.nullcontext()
         with context:
-            loss = loss_at(supernet, w_shifted, alpha, train_batch, drop_path_prob=drop_path_prob)
+            loss = objective(w_shifted, alpha, train_batch, forward=forward)
             out.extend(torch.autograd.grad(loss, alpha))
     return [g - xi * (gp - gm) / (2 * eps)
             for g, gp, gm in zip(g_val, grad_plus, grad_minus, strict=True)]
 
 
 def second_order_exact(
-    supernet: Supernet, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
+    objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
-    drop_path_prob: float = 0.0,
+    forward: Mapping[str, Any] | None = None,
 ) -> list[torch.Tensor]:
     """The same gradient with the mixed term computed exactly by double backward:
 
@@ -139,13 +118,13 @@ def second_order_exact(
     The graph of grad_w L_train (needed for w' anyway) is kept and differentiated once more.
     """
     w = {name: p.detach().clone().requires_grad_(True)
-         for name, p in weights_of(supernet).items()}
-    train_loss = loss_at(supernet, w, alpha, train_batch, drop_path_prob=drop_path_prob)
+         for name, p in objective.weights().items()}
+    train_loss = objective(w, alpha, train_batch, forward=forward)
     grad_w = torch.autograd.grad(train_loss, list(w.values()), create_graph=True)
     w_prime = unrolled_weights({n: t.detach() for n, t in w.items()},
                                {n: g.detach() for n, g in zip(w, grad_w, strict=True)},
                                momentum_buffers, xi, momentum, weight_decay)
-    g_val, v = _val_step_at_unrolled(supernet, alpha, w_prime, val_batch, drop_path_prob)
+    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward)
     inner = sum((g * v_i).sum() for g, v_i in zip(grad_w, v, strict=True))
     mixed = torch.autograd.grad(inner, alpha, allow_unused=True)
     return [g - xi * (torch.zeros_like(g) if m is None else m)

@@ -1,101 +1,183 @@
-"""Search spaces as plain data: per cell type, the candidate op list of every edge.
+"""Cell spaces as plain data: named cell types, each with its inputs, nodes and per-edge ops.
 
-A cell has two input states (c_{k-2} = state 0, c_{k-1} = state 1) and N intermediate nodes;
-node i (state i + 2) receives one edge from every earlier state, so edges are numbered node by
-node and E = N (N + 3) / 2 (spec section 1). The paper's spaces S1-S5 (Section 3) and the
-original DARTS space are built in; users may load their own from YAML.
+Every domain of the paper searches cells (Section 2): a cell type has `inputs` input states
+(0 .. inputs-1) and `nodes` intermediate nodes; node i (state inputs + i) receives one edge
+from every earlier state, so edges are numbered node by node and node i has inputs + i of
+them. The genotype keeps `keep[i]` incoming edges of node i. Examples:
+
+- image cells (normal, reduce): 2 inputs, keep 2 per node; E = N (N + 3) / 2 (spec 1);
+- the S6 upsampling cell: 4 inputs, 3 nodes, node 0 keeps all 4 of its inputs;
+- the recurrent cell: 1 input (the highway node s_0), 8 nodes, keep 1 (one predecessor).
+
+Within a cell type every edge offers the same number of ops, so alpha is an (E, |O|) matrix
+per cell type; the ops themselves may differ per edge (S1). The core validates structure; op
+names are validated against the list the domain passes (`known_ops`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from rdarts.domains.image.ops import OP_NAMES
 from rdarts.errors import SpaceError
-from rdarts.userfiles import read_user_file
-
-CELL_TYPES = ("normal", "reduce")
 
 EdgeOps = tuple[str, ...]
 
 
-def num_edges(nodes: int) -> int:
-    """E = N (N + 3) / 2: node i has i + 2 incoming edges (spec section 1)."""
-    return nodes * (nodes + 3) // 2
+def num_edges(nodes: int, inputs: int = 2) -> int:
+    """E = sum_i (inputs + i) over the nodes: N (N + 3) / 2 for two inputs (spec section 1)."""
+    return nodes * inputs + nodes * (nodes - 1) // 2
 
 
-def edge_endpoints(nodes: int) -> list[tuple[int, int]]:
-    """(node, source state) of every edge, in order: node 0 <- 0, 1; node 1 <- 0, 1, 2; ..."""
-    return [(node, source) for node in range(nodes) for source in range(node + 2)]
+def edge_endpoints(nodes: int, inputs: int = 2) -> list[tuple[int, int]]:
+    """(node, source state) of every edge, in order: node 0 <- 0..inputs-1; node 1 <- ..."""
+    return [(node, source) for node in range(nodes) for source in range(inputs + node)]
+
+
+def first_edge(node: int, inputs: int = 2) -> int:
+    """Index of the first edge into `node` (the edges of earlier nodes come before it)."""
+    return num_edges(node, inputs)
 
 
 @dataclass(frozen=True)
-class SearchSpace:
-    """Candidate ops of every edge of the normal and the reduction cell.
+class CellType:
+    """One cell type: its inputs, nodes, kept edges per node and the ops of every edge."""
 
-    Within one cell type every edge must offer the same number of ops, so that alpha is an
-    (E, |O|) matrix per cell type (spec section 1); the ops themselves may differ per edge (S1).
+    name: str
+    inputs: int
+    nodes: int
+    edges: tuple[EdgeOps, ...]
+    keep: tuple[int, ...] = ()  # per node; () means 2 per node (DARTS), capped by the inputs
+
+    def __post_init__(self) -> None:
+        if not self.keep:
+            object.__setattr__(self, "keep", tuple(min(2, self.inputs + i)
+                                                   for i in range(max(self.nodes, 0))))
+
+    @property
+    def num_edges(self) -> int:
+        return num_edges(self.nodes, self.inputs)
+
+    @property
+    def endpoints(self) -> list[tuple[int, int]]:
+        return edge_endpoints(self.nodes, self.inputs)
+
+    @property
+    def alpha_shape(self) -> tuple[int, int]:
+        return (self.num_edges, len(self.edges[0]) if self.edges else 0)
+
+    @property
+    def concat(self) -> tuple[int, ...]:
+        """States concatenated (or averaged) into the cell output: every intermediate node."""
+        return tuple(range(self.inputs, self.inputs + self.nodes))
+
+    def first_edge(self, node: int) -> int:
+        return first_edge(node, self.inputs)
+
+    def with_nodes(self, nodes: int) -> CellType:
+        """The same uniform cell type with another node count (edge 0's ops everywhere)."""
+        keep = self.keep[0] if len(set(self.keep)) == 1 else None
+        if keep is None:
+            raise SpaceError(f"the {self.name} cell keeps a different number of edges per node; "
+                             "its node count is fixed")
+        edges = tuple(self.edges[0] for _ in range(num_edges(nodes, self.inputs)))
+        keeps = tuple(min(keep, self.inputs + i) for i in range(nodes))
+        return CellType(self.name, self.inputs, nodes, edges, keeps)
+
+
+@dataclass(frozen=True)
+class CellSpace:
+    """A search space: named cell types, each with one alpha matrix (paper Section 2).
+
+    `edges(name)` and attribute access by cell name (`space.normal`) give a cell type's edge
+    op lists, as the image spaces always had.
     """
 
     name: str
-    nodes: int
-    normal: tuple[EdgeOps, ...]
-    reduce: tuple[EdgeOps, ...]
+    cells: tuple[CellType, ...]
+    known_ops: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate(self)
 
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        return tuple(cell.name for cell in self.cells)
+
+    def cell(self, name: str) -> CellType:
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        raise SpaceError(f"unknown cell type {name!r}; known: {', '.join(self.cell_types)}")
+
     def edges(self, cell_type: str) -> tuple[EdgeOps, ...]:
-        if cell_type not in CELL_TYPES:
-            raise SpaceError(f"unknown cell type {cell_type!r}; known: {', '.join(CELL_TYPES)}")
-        return self.normal if cell_type == "normal" else self.reduce
+        return self.cell(cell_type).edges
+
+    def __getattr__(self, name: str) -> tuple[EdgeOps, ...]:
+        if name.startswith("_") or name in ("cells", "name", "known_ops"):
+            raise AttributeError(name)
+        for cell in self.__dict__.get("cells", ()):
+            if cell.name == name:
+                return cell.edges
+        raise AttributeError(f"space {self.__dict__.get('name')!r} has no cell type {name!r}")
+
+    @property
+    def nodes(self) -> int:
+        """The intermediate nodes per cell (every built-in space has one count for all types)."""
+        return self.cells[0].nodes
 
     @property
     def num_edges(self) -> int:
-        return num_edges(self.nodes)
+        return self.cells[0].num_edges
 
     def alpha_shape(self, cell_type: str) -> tuple[int, int]:
-        return (self.num_edges, len(self.edges(cell_type)[0]))
+        return self.cell(cell_type).alpha_shape
 
     @property
     def num_alpha(self) -> int:
-        """|alpha| = 2 E |O| for a homogeneous space (56 for S1, 84 for S3, 224 for darts)."""
-        return sum(rows * cols for rows, cols in map(self.alpha_shape, CELL_TYPES))
+        """|alpha| over all cell types (56 for S1, 84 for S3, 224 for darts, 99 for S6)."""
+        return sum(rows * cols for rows, cols in (c.alpha_shape for c in self.cells))
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "nodes": self.nodes,
-            "normal": [list(ops) for ops in self.normal],
-            "reduce": [list(ops) for ops in self.reduce],
-        }
+    def ops(self) -> list[str]:
+        """Every op the space offers somewhere, sorted."""
+        return sorted({op for cell in self.cells for edge in cell.edges for op in edge})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "nodes": self.nodes,
+                **{cell.name: [list(ops) for ops in cell.edges] for cell in self.cells}}
 
 
-def validate(space: SearchSpace) -> None:
+def validate(space: CellSpace) -> None:
     """Raise SpaceError naming the first problem (N < 1, edge count, unknown op, ragged lists)."""
-    if not isinstance(space.nodes, int) or space.nodes < 1:
-        raise SpaceError(f"space {space.name!r}: nodes must be an integer >= 1, "
-                         f"got {space.nodes!r}")
-    expected = num_edges(space.nodes)
-    for cell_type in CELL_TYPES:
-        edges = space.normal if cell_type == "normal" else space.reduce
-        if len(edges) != expected:
+    if not space.cells:
+        raise SpaceError(f"space {space.name!r} has no cell types")
+    for cell in space.cells:
+        if not isinstance(cell.nodes, int) or cell.nodes < 1:
+            raise SpaceError(f"space {space.name!r}: nodes must be an integer >= 1, "
+                             f"got {cell.nodes!r}")
+        if len(cell.edges) != cell.num_edges:
             raise SpaceError(
-                f"space {space.name!r}: the {cell_type} cell has {len(edges)} edges, "
-                f"expected {expected} for {space.nodes} nodes"
+                f"space {space.name!r}: the {cell.name} cell has {len(cell.edges)} edges, "
+                f"expected {cell.num_edges} for {cell.nodes} nodes"
             )
-        for index, ops in enumerate(edges):
-            _validate_edge(space.name, cell_type, index, ops, len(edges[0]))
+        if len(cell.keep) != cell.nodes or not all(
+                1 <= k <= cell.inputs + i for i, k in enumerate(cell.keep)):
+            raise SpaceError(f"space {space.name!r}: the {cell.name} cell keeps {cell.keep} "
+                             f"edges per node; node i has {cell.inputs} + i incoming edges")
+        for index, ops in enumerate(cell.edges):
+            _validate_edge(space, cell.name, index, ops, len(cell.edges[0]))
 
 
-def _validate_edge(space: str, cell_type: str, index: int, ops: EdgeOps, width: int) -> None:
-    where = f"space {space!r}: edge {index} of the {cell_type} cell"
+def _validate_edge(space: CellSpace, cell_type: str, index: int, ops: EdgeOps,
+                   width: int) -> None:
+    where = f"space {space.name!r}: edge {index} of the {cell_type} cell"
     if not ops:
         raise SpaceError(f"{where} has no ops")
     for op in ops:
-        if op not in OP_NAMES:
-            raise SpaceError(f"{where}: unknown op {op!r}; known ops: {', '.join(OP_NAMES)}")
+        if space.known_ops is not None and op not in space.known_ops:
+            raise SpaceError(f"{where}: unknown op {op!r}; known ops: "
+                             f"{', '.join(space.known_ops)}")
     if len(set(ops)) != len(ops):
         raise SpaceError(f"{where} lists an op twice: {list(ops)}")
     if len(ops) != width:
@@ -107,107 +189,62 @@ def _validate_edge(space: str, cell_type: str, index: int, ops: EdgeOps, width: 
         raise SpaceError(f"{where} offers only 'none'")
 
 
-def _uniform(name: str, ops: EdgeOps, nodes: int = 4) -> SearchSpace:
-    edges = tuple(ops for _ in range(num_edges(nodes)))
-    return SearchSpace(name=name, nodes=nodes, normal=edges, reduce=edges)
+@dataclass(frozen=True)
+class CellLayout:
+    """What a domain fixes about a cell type, whatever the space: its name, its inputs and
+    how many edges each node keeps ("all" keeps every incoming edge of that node)."""
+
+    name: str
+    inputs: int
+    keep: int | Sequence[int | str] = 2
+
+    def keeps(self, nodes: int) -> tuple[int, ...]:
+        if isinstance(self.keep, int):
+            return tuple(min(self.keep, self.inputs + i) for i in range(nodes))
+        keeps = list(self.keep)[:nodes]
+        return tuple(self.inputs + i if k == "all" else int(k) for i, k in enumerate(keeps))
+
+    def uniform(self, ops: EdgeOps, nodes: int) -> CellType:
+        edges = tuple(tuple(ops) for _ in range(num_edges(nodes, self.inputs)))
+        return CellType(self.name, self.inputs, nodes, edges, self.keeps(nodes))
 
 
-DARTS_OPS: EdgeOps = (
-    "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
-)  # fmt: skip
-
-# S1 edge by edge (spec section 1; the paper's Figure 7 / Appendix A).
-S1_NORMAL: tuple[EdgeOps, ...] = (
-    ("skip_connect", "dil_conv_3x3"), ("skip_connect", "dil_conv_5x5"),
-    ("skip_connect", "dil_conv_5x5"), ("skip_connect", "sep_conv_3x3"),
-    ("skip_connect", "dil_conv_3x3"), ("max_pool_3x3", "skip_connect"),
-    ("skip_connect", "sep_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-    ("skip_connect", "dil_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-    ("max_pool_3x3", "skip_connect"), ("skip_connect", "dil_conv_3x3"),
-    ("dil_conv_3x3", "dil_conv_5x5"), ("dil_conv_3x3", "dil_conv_5x5"),
-)  # fmt: skip
-S1_REDUCE: tuple[EdgeOps, ...] = (
-    ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "dil_conv_3x3"),
-    ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("max_pool_3x3", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"),
-    ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("max_pool_3x3", "avg_pool_3x3"), ("skip_connect", "dil_conv_5x5"),
-    ("skip_connect", "dil_conv_5x5"), ("skip_connect", "dil_conv_5x5"),
-)  # fmt: skip
-
-BUILTIN_SPACES: dict[str, SearchSpace] = {
-    "darts": _uniform("darts", DARTS_OPS),
-    "s1": SearchSpace(name="s1", nodes=4, normal=S1_NORMAL, reduce=S1_REDUCE),
-    "s2": _uniform("s2", ("skip_connect", "sep_conv_3x3")),
-    "s3": _uniform("s3", ("none", "skip_connect", "sep_conv_3x3")),
-    "s4": _uniform("s4", ("noise", "sep_conv_3x3")),
-    "s5": _uniform("s5", ("sep_conv_3x3", "skip_connect", "max_pool_3x3"), nodes=1),
-}
+def uniform_space(name: str, layouts: Iterable[CellLayout], ops: EdgeOps, nodes: int,
+                  known_ops: Sequence[str] | None = None) -> CellSpace:
+    """A space whose every edge of every cell type offers `ops`."""
+    return CellSpace(name, tuple(layout.uniform(ops, nodes) for layout in layouts),
+                     tuple(known_ops) if known_ops is not None else None)
 
 
-def get_space(name_or_path: str | Path, nodes: int | None = None) -> SearchSpace:
-    """A built-in space by name (optionally with another node count), or a space from a YAML file.
+def space_from_dict(data: dict, layouts: Sequence[CellLayout], known_ops: Sequence[str],
+                    default_name: str = "custom", where: str = "space",
+                    default_nodes: int = 4) -> CellSpace:
+    """Build and validate a space from a YAML/JSON mapping.
 
-    Uniform built-ins (all but S1) can be re-instantiated with any N >= 1; S1 is defined edge by
-    edge for N = 4 only.
+    Format: ``name``, ``nodes``, and per cell type (by the domain's cell names) either ``ops``
+    (one list for every edge) or ``edges`` (one list per edge), or a top-level ``ops`` for all.
     """
-    key = str(name_or_path)
-    if key in BUILTIN_SPACES:
-        space = BUILTIN_SPACES[key]
-        if nodes is None or nodes == space.nodes:
-            return space
-        if key == "s1":
-            raise SpaceError("space 's1' is defined edge by edge for 4 nodes; --nodes must be 4")
-        return _uniform(key, space.normal[0], nodes=nodes)
-    path = Path(key)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        space = load_space(path)
-        if nodes is not None and nodes != space.nodes:
-            raise SpaceError(f"space file {path} defines {space.nodes} nodes, not {nodes}")
-        return space
-    raise SpaceError(
-        f"unknown search space {key!r}; known: {', '.join(BUILTIN_SPACES)}, or a YAML file"
-    )
-
-
-def load_space(path: str | Path) -> SearchSpace:
-    """Read a space from YAML.
-
-    Format: ``name``, ``nodes``, and per cell type either ``ops`` (one list for every edge) or
-    ``edges`` (one list per edge); ``normal``/``reduce`` keys, or a top-level ``ops`` for both.
-    """
-    path = Path(path)
-    data = read_user_file(path, "space file", "YAML", SpaceError)
-    if not isinstance(data, dict):
-        raise SpaceError(f"space file {path}: expected a mapping with 'nodes' and ops, "
-                         f"got {data!r}")
-    return space_from_dict(data, default_name=path.stem, where=str(path))
-
-
-def space_from_dict(data: dict, default_name: str = "custom", where: str = "space") -> SearchSpace:
-    """Build and validate a space from the YAML/JSON mapping described in `load_space`."""
-    nodes = data.get("nodes", 4)
+    nodes = data.get("nodes", default_nodes)
     if not isinstance(nodes, int) or nodes < 1:
         raise SpaceError(f"{where}: 'nodes' must be an integer >= 1, got {nodes!r}")
-    cells = {}
-    for cell_type in CELL_TYPES:
-        spec = data.get(cell_type, {"ops": data["ops"]} if "ops" in data else None)
+    cells = []
+    for layout in layouts:
+        spec = data.get(layout.name, {"ops": data["ops"]} if "ops" in data else None)
         if spec is None:
-            raise SpaceError(f"{where}: no '{cell_type}' section and no top-level 'ops'")
+            raise SpaceError(f"{where}: no '{layout.name}' section and no top-level 'ops'")
         if isinstance(spec, list):
             spec = {"edges": spec}
-        cells[cell_type] = _edges_from_spec(spec, nodes, f"{where}: {cell_type} cell")
-    return SearchSpace(name=str(data.get("name", default_name)), nodes=nodes, **cells)
+        edges = _edges_from_spec(spec, nodes, layout.inputs, f"{where}: {layout.name} cell")
+        cells.append(CellType(layout.name, layout.inputs, nodes, edges, layout.keeps(nodes)))
+    return CellSpace(str(data.get("name", default_name)), tuple(cells), tuple(known_ops))
 
 
-def _edges_from_spec(spec: object, nodes: int, where: str) -> tuple[EdgeOps, ...]:
+def _edges_from_spec(spec: object, nodes: int, inputs: int, where: str) -> tuple[EdgeOps, ...]:
     if isinstance(spec, dict) and "ops" in spec:
         ops = spec["ops"]
         if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
             raise SpaceError(f"{where}: 'ops' must be a list of op names, got {ops!r}")
-        return tuple(tuple(ops) for _ in range(num_edges(nodes)))
+        return tuple(tuple(ops) for _ in range(num_edges(nodes, inputs)))
     if isinstance(spec, dict) and "edges" in spec:
         edges = spec["edges"]
         if not isinstance(edges, list) or not all(

@@ -17,7 +17,6 @@ from typing import Any, Protocol, TextIO
 import torch
 from tqdm import tqdm
 
-from rdarts.search.config import SearchConfig
 from rdarts.errors import DivergenceError
 from rdarts.core.genotype import Genotype
 from rdarts.runs.rundir import RunDir, manifest
@@ -115,15 +114,6 @@ def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,
         run_dir.save_epoch_checkpoint(task.epoch - 1, state)
     _say(log, quiet, f"epoch {task.epoch}/{task.epochs}  {task.epoch_line(record)}  "
                      f"{record['seconds']:.1f}s")
-
-
-def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
-               overwrite: bool = False, quiet: bool = False,
-               log: TextIO | None = None) -> SearchOutcome:
-    """Run (or continue) the search of `config.method` into the run directory `out`."""
-    from rdarts.search.methods import run_method
-
-    return run_method(config, out, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
 
 
 def _say(log: TextIO, quiet: bool, message: str) -> None:

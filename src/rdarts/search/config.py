@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rdarts.domains.registry import domain_names
 from rdarts.errors import ConfigError
 from rdarts.userfiles import read_user_file
 
@@ -25,6 +26,7 @@ ADA_REGULARIZERS = ("l2", "drop_path")
 class SearchConfig:
     """Every setting of one search; defaults are the paper's (spec section 3)."""
 
+    domain: str = "image"  # image (S1-S5, DARTS space); the registry lists the others
     method: str = "darts"  # darts | darts-es | darts-ada | rs-ws (spec sections 6, 7, 9)
     space: str = "s3"
     nodes: int | None = None  # None: the space's own node count
@@ -170,6 +172,8 @@ def _check_range(config: SearchConfig) -> None:
          f"hessian_mode must be one of {', '.join(HESSIAN_MODES)}"),
         (config.save_every >= 0, "save_every must be >= 0"),
         (config.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (config.domain in domain_names(),
+         f"domain must be one of {', '.join(domain_names())}, got {config.domain!r}"),
         (config.ada_regularizer in ADA_REGULARIZERS,
          f"ada_regularizer must be one of {', '.join(ADA_REGULARIZERS)}"),
         (config.ada_eta > 1, "ada_eta must be > 1"),

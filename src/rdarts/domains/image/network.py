@@ -13,7 +13,7 @@ from torch import nn
 
 from rdarts.core.genotype import Genotype
 from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op, is_identity
-from rdarts.domains.image.supernet import drop_path
+from rdarts.core.mixed import drop_path
 
 
 class Cell(nn.Module):

@@ -1,4 +1,4 @@
-"""The one-shot (search) network of DARTS, and the architecture parameters alpha kept apart.
+"""The one-shot (search) network of DARTS for images; alpha lives apart (rdarts.core.alpha).
 
 The supernet holds only the network weights w. Its forward pass takes the edge weights (one
 (E, |O|) matrix per cell type, normally softmax(alpha)) explicitly, so that the hypergradient
@@ -8,26 +8,16 @@ and curvature code can evaluate L(w, alpha) at any w (functional calls) and any 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
+from rdarts.core.alpha import EdgeWeights
 from rdarts.core.genotype import CellGenotype, Genotype
-from rdarts.core.space import CELL_TYPES, SearchSpace, edge_endpoints
+from rdarts.core.mixed import MixedEdge, drop_path
+from rdarts.core.space import CellSpace
 from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op
-
-EdgeWeights = dict[str, torch.Tensor]
-
-
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Drop whole samples of `x` with probability `drop_prob`, scaling survivors by 1/(1-p).
-
-    ScheduledDropPath (Zoph et al. 2018; the paper's Section 5.1) applied to a path's output.
-    """
-    if drop_prob <= 0.0:
-        return x
-    keep = 1.0 - drop_prob
-    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
-    return x * mask / keep
 
 
 def _search_op(name: str, C: int, stride: int) -> nn.Module:
@@ -38,29 +28,10 @@ def _search_op(name: str, C: int, stride: int) -> nn.Module:
     return op
 
 
-class MixedEdge(nn.Module):
-    """sum_o w[o] * op_o(x) over the edge's candidate ops; `none` is never computed."""
-
-    def __init__(self, op_names: tuple[str, ...], C: int, stride: int) -> None:
-        super().__init__()
-        self.computed = [k for k, name in enumerate(op_names) if name != "none"]
-        self.ops = nn.ModuleList(_search_op(op_names[k], C, stride) for k in self.computed)
-
-    def single(self, x: torch.Tensor, position: int) -> torch.Tensor:
-        """Only the op at `position` of the edge's list (a discrete choice, weight 1)."""
-        return self.ops[self.computed.index(position)](x)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        out = weights[self.computed[0]] * self.ops[0](x)
-        for k, op in zip(self.computed[1:], self.ops[1:], strict=True):
-            out = out + weights[k] * op(x)
-        return out
-
-
 class SearchCell(nn.Module):
     """A DARTS cell with a mixed edge from every earlier state to every intermediate node."""
 
-    def __init__(self, space: SearchSpace, reduction: bool, C_prev_prev: int, C_prev: int,
+    def __init__(self, space: CellSpace, reduction: bool, C_prev_prev: int, C_prev: int,
                  C: int, reduction_prev: bool) -> None:
         super().__init__()
         self.reduction = reduction
@@ -70,12 +41,11 @@ class SearchCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
-        cell_type = "reduce" if reduction else "normal"
-        self.op_names = space.edges(cell_type)
+        cell = space.cell("reduce" if reduction else "normal")
+        self.op_names = cell.edges
         self.edges = nn.ModuleList(
-            MixedEdge(ops, C, stride=2 if reduction and source < 2 else 1)
-            for (_, source), ops in zip(edge_endpoints(space.nodes), space.edges(cell_type),
-                                        strict=True)
+            MixedEdge(ops, partial(_search_op, C=C, stride=2 if reduction and source < 2 else 1))
+            for (_, source), ops in zip(cell.endpoints, cell.edges, strict=True)
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
@@ -117,7 +87,7 @@ class Supernet(nn.Module):
     output concatenates all N intermediate nodes (multiplier N, not a hard-coded 4).
     """
 
-    def __init__(self, space: SearchSpace, C: int = 16, num_classes: int = 10,
+    def __init__(self, space: CellSpace, C: int = 16, num_classes: int = 10,
                  layers: int = 8, in_channels: int = 3, stem_multiplier: int = 3) -> None:
         super().__init__()
         if layers < 3:
@@ -155,42 +125,3 @@ class Supernet(nn.Module):
             else:
                 s0, s1 = s1, cell(s0, s1, weights[cell_type], drop_path_prob)
         return self.classifier(self.global_pooling(s1).flatten(1))
-
-
-class Architecture(nn.Module):
-    """alpha: one (E, |O|) matrix per cell type, shared by all cells of that type.
-
-    Initialised as 1e-3 * N(0, 1) (spec section 1). Kept out of the supernet so that the two
-    optimisers of the bilevel problem (paper Eq. 1-2) never see each other's parameters.
-    """
-
-    def __init__(self, space: SearchSpace, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.alpha = nn.ParameterDict({
-            cell_type: nn.Parameter(1e-3 * torch.randn(space.alpha_shape(cell_type),
-                                                       generator=generator))
-            for cell_type in CELL_TYPES
-        })
-
-    def parameters_list(self) -> list[nn.Parameter]:
-        return [self.alpha[cell_type] for cell_type in CELL_TYPES]
-
-    def forward(self) -> EdgeWeights:
-        """softmax(alpha) per edge: the continuous relaxation of the paper's Eq. (1)."""
-        return edge_weights(self.parameters_list())
-
-
-def edge_weights(alpha: list[torch.Tensor]) -> EdgeWeights:
-    """softmax over each edge's ops, for alpha given in CELL_TYPES order."""
-    return {cell_type: a.softmax(dim=-1) for cell_type, a in zip(CELL_TYPES, alpha, strict=True)}
-
-
-def alpha_entry_names(space: SearchSpace) -> list[str]:
-    """'cell/edge<i>(node<-source)/op' for every alpha entry, in flattened CELL_TYPES order."""
-    names = []
-    endpoints = edge_endpoints(space.nodes)
-    for cell_type in CELL_TYPES:
-        for edge, ((node, source), ops) in enumerate(zip(endpoints, space.edges(cell_type),
-                                                         strict=True)):
-            names.extend(f"{cell_type}/edge{edge}(n{node}<-{source})/{op}" for op in ops)
-    return names
