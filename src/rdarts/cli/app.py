@@ -406,7 +406,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from rdarts.experiments.sweep import sweep_command
+    from rdarts.experiments.runner import sweep_command
 
     return sweep_command(args.sweep, out=args.out, executor=args.executor,
                          address=args.address, max_parallel=args.max_parallel,
