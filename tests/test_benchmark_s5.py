@@ -16,7 +16,9 @@ from rdarts.core.genotype import Genotype, derive
 from rdarts.core.space import get_space
 from rdarts.domains.image import s5, s5_build
 from rdarts.errors import BenchmarkError, ConfigError, DataError, GenotypeError
-from rdarts.experiments import sweep as sweep_module
+from rdarts.experiments import steps as steps_module
+from rdarts.experiments.jobs import expand
+from rdarts.experiments.sweepfile import sweep_from_dict
 
 
 def _error(key: str, seed: int) -> float:
@@ -186,8 +188,8 @@ def test_table_for_search_choices(tmp_path, monkeypatch):
 
 def test_the_build_sweep_trains_every_architecture_with_every_seed():
     data = s5_build.build_sweep_data(s5.PROTOCOLS["cpu"], data_dir="/data/fm")
-    sweep = sweep_module.sweep_from_dict(data)
-    jobs = sweep_module.expand(sweep)
+    sweep = sweep_from_dict(data)
+    jobs = expand(sweep)
     assert len(jobs) == 162
     assert {job.point["variant"] for job in jobs} == set(s5.ARCHITECTURE_BY_KEY)
     first = jobs[0]
@@ -195,7 +197,7 @@ def test_the_build_sweep_trains_every_architecture_with_every_seed():
     assert first.settings["eval"] == "both" and first.settings["data_dir"] == "/data/fm"
     assert first.settings["lr_per_step"] and first.settings["holdout_fraction"] == 1 / 6
     assert s5.architecture_key(first.settings["genotype"]) == "sep.sep-sep.sep"
-    paper = sweep_module.expand(sweep_module.sweep_from_dict(
+    paper = expand(sweep_from_dict(
         s5_build.build_sweep_data(s5.PROTOCOLS["paper"], device="cuda")))
     assert paper[0].settings["dataset"] == "cifar10" and paper[0].settings["layers"] == 20
     with pytest.raises(ConfigError, match="unknown S5 benchmark protocol"):
@@ -226,8 +228,8 @@ def test_build_table_resumes_and_writes_a_valid_table(tmp_path, monkeypatch):
     protocol = s5.Protocol(name="fake", description="fake", preset="quick",
                            train={"dataset": "fashion-mnist", "eval": "both"}, seeds=(0, 1))
     failing = {"pool.pool-pool.pool_seed1", "sep.skip-pool.sep_seed0"}
-    done, _ = sweep_module.STEPS["train"]
-    monkeypatch.setitem(sweep_module.STEPS, "train", (done, _fake_training(failing)))
+    done, _ = steps_module.STEPS["train"]
+    monkeypatch.setitem(steps_module.STEPS, "train", (done, _fake_training(failing)))
     first = s5_build.build_table(protocol, tmp_path / "build", retries=0)
     assert (first["done"], first["total"], first["table"]) == (160, 162, None)
     second = s5_build.build_table(protocol, tmp_path / "build", retries=0)
@@ -256,8 +258,8 @@ def _counting_training(monkeypatch) -> list[str]:
         trained.append(job_dir.name)
         fake(job, job_dir, quiet)
 
-    done, _ = sweep_module.STEPS["train"]
-    monkeypatch.setitem(sweep_module.STEPS, "train", (done, run))
+    done, _ = steps_module.STEPS["train"]
+    monkeypatch.setitem(steps_module.STEPS, "train", (done, run))
     return trained
 
 

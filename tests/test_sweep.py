@@ -13,15 +13,9 @@ import yaml
 
 from rdarts.errors import ConfigError
 from rdarts.experiments.executors import RayExecutor
-from rdarts.experiments.sweep import (
-    expand,
-    load_sweep,
-    run_sweep,
-    select_jobs,
-    shipped_sweeps,
-    sweep_command,
-    sweep_from_dict,
-)
+from rdarts.experiments.jobs import expand, select_jobs
+from rdarts.experiments.runner import run_sweep, sweep_command
+from rdarts.experiments.sweepfile import load_sweep, shipped_sweeps, sweep_from_dict
 from rdarts.runs.rundir import RunDir
 
 TINY = {"space": "s3", "nodes": 1, "layers": 3, "channels": 4, "batch_size": 16,

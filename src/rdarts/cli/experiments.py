@@ -1,6 +1,6 @@
 """`sweep` and `report`: experiment grids and what they produced.
 
-Both are thin: the work lives in rdarts.experiments.sweep and rdarts.report.build, imported
+Both are thin: the work lives in rdarts.experiments.runner and rdarts.report.build, imported
 only when the command runs so that `rdarts --help` and the other commands stay fast.
 """
 
@@ -49,7 +49,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from rdarts.experiments.sweep import sweep_command
+    from rdarts.experiments.runner import sweep_command
 
     return sweep_command(args.sweep, out=args.out, executor=args.executor,
                          address=args.address, max_parallel=args.max_parallel,

@@ -184,7 +184,7 @@ def _device_of(run_dir: Path) -> str | None:
 def record_finished(progress: BuildProgress, jobs: list[Any], out: Path) -> int:
     """Add every training that is finished in the sweep directory `out` and not yet in the
     progress file; returns how many were added. Reads `out`, never writes it."""
-    from rdarts.experiments.sweep import job_finished, job_results
+    from rdarts.experiments.steps import job_finished, job_results
 
     added = 0
     for job in jobs:
@@ -268,7 +268,9 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
     Returns {"sweep": summary or None, "table": path or None, "done", "total", "progress"}.
     """
     from rdarts.domains.image.data import load_dataset
-    from rdarts.experiments.sweep import expand, run_sweep, sweep_from_dict
+    from rdarts.experiments.jobs import expand
+    from rdarts.experiments.runner import run_sweep
+    from rdarts.experiments.sweepfile import sweep_from_dict
 
     protocol = (protocol_name if isinstance(protocol_name, Protocol)
                 else get_protocol(protocol_name))
