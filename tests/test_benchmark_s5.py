@@ -13,8 +13,8 @@ import yaml
 from scipy.stats import spearmanr
 
 from rdarts.core.genotype import Genotype, derive
-from rdarts.core.space import get_space
 from rdarts.domains.image import s5, s5_build
+from rdarts.domains.image.spaces import get_space
 from rdarts.errors import BenchmarkError, ConfigError, DataError, GenotypeError
 from rdarts.experiments import steps as steps_module
 from rdarts.experiments.jobs import expand
@@ -354,8 +354,8 @@ def test_build_needs_readable_data(tmp_path):
 @pytest.mark.slow
 def test_a_search_on_s5_logs_its_test_regret_every_epoch(tmp_path):
     from rdarts.report import build as report
-    from rdarts.runs.driver import run_search
     from rdarts.search.config import resolve
+    from rdarts.search.task import run_search
 
     path = write_table(tmp_path / "table.json", make_table())
     table = s5.load_table(path)
@@ -382,8 +382,8 @@ def test_a_search_on_s5_logs_its_test_regret_every_epoch(tmp_path):
 
 
 def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
-    from rdarts.runs.driver import run_search
     from rdarts.search.config import resolve
+    from rdarts.search.task import run_search
 
     path = write_table(tmp_path / "table.json", make_table())
     common = {"space": "s5", "method": "rs-ws", "layers": 3, "channels": 4, "batch_size": 16,

@@ -16,7 +16,7 @@ from rdarts.core.genotype import (
     one_hot,
     save_genotype,
 )
-from rdarts.core.space import get_space
+from rdarts.domains.image.spaces import get_space
 from rdarts.errors import GenotypeError
 
 

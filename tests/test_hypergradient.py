@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from rdarts.core.alpha import Architecture, edge_weights
 from rdarts.core.hypergradient import (
     first_order,
     loss_at,
@@ -16,8 +17,8 @@ from rdarts.core.hypergradient import (
     second_order_finite_difference,
     unrolled_weights,
 )
-from rdarts.core.space import get_space
-from rdarts.domains.image.supernet import Architecture, Supernet, edge_weights
+from rdarts.domains.image.spaces import get_space
+from rdarts.domains.image.supernet import Supernet
 
 XI, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 3e-4
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from rdarts.core.genotype import check_fits, genotype_from_dict
-from rdarts.core.space import get_space
+from rdarts.domains.image.spaces import get_space
 from rdarts.errors import ConfigError
-from rdarts.runs.driver import run_search
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
 from rdarts.search.loop import build_search
+from rdarts.search.task import run_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 64, "epochs": 4, "val_batches": 1, "device": "cpu"}

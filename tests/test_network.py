@@ -9,11 +9,11 @@ import torch
 
 from rdarts.cli.app import main
 from rdarts.core.genotype import derive, genotype_from_dict, one_hot
-from rdarts.core.space import BUILTIN_SPACES, get_space
 from rdarts.domains.image.network import Network, count_parameters
-from rdarts.runs.driver import run_search
+from rdarts.domains.image.spaces import BUILTIN_SPACES, get_space
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve, resolve_train
+from rdarts.search.task import run_search
 from rdarts.train.training import build_training, retrain_accuracy, run_training
 
 QUICK = {"dataset": "fashion-mnist", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 16,

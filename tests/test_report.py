@@ -270,8 +270,8 @@ def test_cli_report_and_its_errors(sweep: tuple[Path, dict], tmp_path: Path,
 
 @pytest.mark.slow
 def test_report_on_a_real_tiny_search(tmp_path: Path) -> None:
-    from rdarts.runs.driver import run_search
     from rdarts.search.config import resolve
+    from rdarts.search.task import run_search
 
     config = resolve(overrides={"space": "s3", "nodes": 2, "layers": 3, "channels": 4,
                                 "batch_size": 16, "max_train_images": 64, "epochs": 3,

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from rdarts.errors import DivergenceError, RunDirError
-from rdarts.runs.driver import run_search
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
 from rdarts.search.loop import Search, build_search
+from rdarts.search.task import run_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 64, "epochs": 3, "val_batches": 1, "device": "cpu"}

@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from rdarts.cli.app import main
-from rdarts.core.hypergradient import scratch_buffers
-from rdarts.domains.image.supernet import edge_weights
-from rdarts.runs.driver import run_search
+from rdarts.core.alpha import edge_weights
+from rdarts.core.objective import scratch_buffers
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
 from rdarts.search.loop import build_search
+from rdarts.search.task import run_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 64, "epochs": 2, "val_batches": 1, "device": "cpu"}

@@ -13,9 +13,9 @@ import torch
 
 from rdarts.cli.app import main
 from rdarts.errors import RunDirError
-from rdarts.runs.driver import run_search
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
+from rdarts.search.task import run_search
 
 TINY = ["--space", "s3", "--nodes", "2", "--layers", "3", "--channels", "4",
         "--batch-size", "16", "--max-train-images", "64", "--val-batches", "1",

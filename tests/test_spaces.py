@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rdarts.core.space import BUILTIN_SPACES, edge_endpoints, get_space, load_space, num_edges
+from rdarts.core.space import edge_endpoints, num_edges
+from rdarts.domains.image.spaces import BUILTIN_SPACES, get_space, load_space
 from rdarts.errors import SpaceError
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rdarts.core.alpha import Architecture, alpha_entry_names
 from rdarts.core.genotype import derive, one_hot
-from rdarts.core.space import BUILTIN_SPACES, get_space
+from rdarts.core.mixed import MixedEdge
 from rdarts.domains.image.ops import OP_NAMES, build_op
-from rdarts.domains.image.supernet import Architecture, MixedEdge, Supernet, alpha_entry_names
+from rdarts.domains.image.spaces import BUILTIN_SPACES, get_space
+from rdarts.domains.image.supernet import Supernet
 
 
 @pytest.mark.parametrize("name", OP_NAMES)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rdarts.runs.driver import run_search
 from rdarts.runs.tensorboard import scalars
 from rdarts.search.config import resolve
+from rdarts.search.task import run_search
 
 
 def test_scalars_keep_finite_numbers_only():

@@ -154,7 +154,7 @@ def _print_entries(entries: list, summary: dict, top: int) -> None:
 
 
 def _bench_lookup(args: argparse.Namespace) -> int:
-    from rdarts.core.genotype import load_genotype
+    from rdarts.domains.image.genotypes import load_image_genotype as load_genotype
     from rdarts.domains.image.s5 import ARCHITECTURE_BY_KEY, load_table
 
     table = load_table(args.table)

@@ -72,11 +72,13 @@ def add_parser(commands: Commands) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from rdarts.core.genotype import load_genotype
+    from rdarts.domains.registry import get_domain
     from rdarts.search.config import resolve_train
     from rdarts.train.training import run_training
 
     config = resolve_train(args.preset, args.config, config_overrides(args, TrainConfig))
-    genotype = load_genotype(args.genotype)
+    domain = get_domain()
+    genotype = load_genotype(args.genotype, domain.known_genotypes, domain.layouts)
     outcome = run_training(config, genotype, args.out, resume=args.resume,
                            overwrite=args.overwrite, quiet=args.quiet)
     result = outcome.result

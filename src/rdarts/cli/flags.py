@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from rdarts.domains.registry import domain_names
 from rdarts.search.config import (
     ADA_REGULARIZERS,
     CUTOUT_SCHEDULES,
@@ -28,6 +29,7 @@ from rdarts.search.config import (
 Commands = argparse._SubParsersAction
 
 HELP = {
+    "domain": "the task: image (S1-S5, DARTS space; default)",
     "method": "darts, darts-es (early stopping on lambda_max), darts-ada (adaptive "
               "regularisation with rollback) or rs-ws (random search with weight sharing)",
     "es_preset": "DARTS-ES rule: paper (smooth over 5 epochs, stop when "
@@ -121,6 +123,7 @@ CHOICES: dict[str, Sequence[Any]] = {
     "hessian_mode": HESSIAN_MODES,
     "eval": EVAL_MODES,
     "method": METHODS,
+    "domain": domain_names(),
     "es_preset": ("paper", "reference"),
     "ada_regularizer": ADA_REGULARIZERS,
     "order": (1, 2),

@@ -74,8 +74,8 @@ def add_parser(commands: Commands) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rdarts.runs.driver import run_search
     from rdarts.search.config import resolve
+    from rdarts.search.task import run_search
 
     config = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
     outcome = run_search(config, args.out, resume=args.resume, overwrite=args.overwrite,

@@ -10,30 +10,45 @@ import argparse
 import json
 
 from rdarts.cli.flags import Commands
+from rdarts.core.space import CellSpace
+from rdarts.domains.registry import domain_names, get_domain
 
 
 def add_parser(commands: Commands) -> None:
-    """`spaces`: the built-in search spaces."""
+    """`spaces`: the built-in search spaces of every domain."""
     spaces = commands.add_parser("spaces", help="list the built-in search spaces or show one",
-                                 description="List the built-in search spaces, or print one "
-                                             "(or a YAML space file) edge by edge.")
+                                 description="List the built-in search spaces of each domain, "
+                                             "or print one (or a YAML space file) edge by edge.")
     spaces.add_argument("name", nargs="?", help="a space name or YAML file to show")
+    spaces.add_argument("--domain", choices=domain_names(),
+                        help="only this domain's spaces (a YAML file is read as image)")
     spaces.set_defaults(handler=_spaces)
 
 
 def _spaces(args: argparse.Namespace) -> int:
-    from rdarts.core.space import BUILTIN_SPACES, edge_endpoints, get_space
-
+    names = (args.domain,) if args.domain else domain_names()
     if args.name is None:
-        for name, space in BUILTIN_SPACES.items():
-            ops = sorted({op for edge in space.normal + space.reduce for op in edge})
-            print(f"{name:6s} nodes={space.nodes} alphas={space.num_alpha:4d}  {', '.join(ops)}")
+        for domain_name in names:
+            domain = get_domain(domain_name)
+            print(f"{domain_name}:")
+            for name, space in domain.spaces().items():
+                print(f"  {name:8s} cells={','.join(space.cell_types)} nodes={space.nodes} "
+                      f"alphas={space.num_alpha:4d}  {', '.join(space.ops())}")
         return 0
-    space = get_space(args.name)
-    print(json.dumps({"name": space.name, "nodes": space.nodes, "alphas": space.num_alpha}))
-    for cell_type in ("normal", "reduce"):
-        print(f"{cell_type} cell:")
-        for edge, ((node, source), ops) in enumerate(
-                zip(edge_endpoints(space.nodes), space.edges(cell_type), strict=True)):
+    space = _find_space(args.name, names)
+    print(json.dumps({"name": space.name, "nodes": space.nodes, "alphas": space.num_alpha,
+                      "cells": list(space.cell_types)}))
+    for cell in space.cells:
+        print(f"{cell.name} cell ({cell.inputs} inputs, keeps {list(cell.keep)} per node):")
+        for edge, ((node, source), ops) in enumerate(zip(cell.endpoints, cell.edges,
+                                                         strict=True)):
             print(f"  edge {edge:2d}  node {node} <- state {source}: {', '.join(ops)}")
     return 0
+
+
+def _find_space(name: str, domains: tuple[str, ...]) -> CellSpace:
+    """A built-in space of the first domain that has it, else the default domain's reading."""
+    for domain_name in domains:
+        if name in get_domain(domain_name).spaces():
+            return get_domain(domain_name).space(name)
+    return get_domain(domains[0] if len(domains) == 1 else None).space(name)

@@ -148,7 +148,7 @@ def _cell_names(data: object, layouts: Sequence[CellLayout] | None) -> list[str]
         return [layout.name for layout in layouts] if all(
             layout.name in data for layout in layouts) else []
     names = [k for k in data if not str(k).endswith("_concat")]
-    if "normal" in data and "reduce" not in data or "reduce" in data and "normal" not in data:
+    if ("normal" in data and "reduce" not in data) or ("reduce" in data and "normal" not in data):
         return []
     return names
 

@@ -24,7 +24,6 @@ from rdarts.experiments.sweepfile import (
     _check_selection,
 )
 from rdarts.search.config import SearchConfig, resolve, resolve_train
-from rdarts.search.stopping import rule_from_options
 
 # Short forms of grid options in job names: wd-0.0009, dp-0.2.
 SHORT_NAMES = {"weight_decay": "wd", "drop_path": "dp", "cutout_prob": "cutout"}
@@ -139,6 +138,7 @@ def _make_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
 def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
     """A training job: its settings are exactly the config.yaml its run will hold."""
     from rdarts.core.genotype import genotype_from_dict, load_genotype
+    from rdarts.domains.registry import get_domain
 
     overrides = dict(sweep.base)
     labels = {}
@@ -151,7 +151,8 @@ def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
             labels[axis] = value
     reference = overrides.pop(GENOTYPE_KEY)
     genotype = (genotype_from_dict(reference, where=f"job {name}")
-                if isinstance(reference, dict) else load_genotype(reference))
+                if isinstance(reference, dict)
+                else load_genotype(reference, get_domain().known_genotypes, get_domain().layouts))
     config = resolve_train(sweep.preset, None, overrides)
     return SweepJob(name=name, kind="train",
                     settings={**config.to_dict(), GENOTYPE_KEY: genotype.to_dict()},
@@ -159,16 +160,10 @@ def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
 
 
 def _check_method(search: SearchConfig) -> None:
-    """The checks a method driver would make at its start, made before anything runs."""
-    if search.method in ("darts-es", "darts-ada"):
-        rule = rule_from_options(search.es_preset, window=search.es_window, lag=search.es_lag,
-                                 threshold=search.es_threshold, burn_in=search.es_burn_in)
-        if search.hessian_every != rule.period:
-            raise ConfigError(f"{search.method} reads lambda_max every {rule.period} epoch(s); "
-                              f"set hessian_every: {rule.period} (got {search.hessian_every})")
-    if search.method == "darts-ada" and search.ada_regularizer == "drop_path" \
-            and search.drop_path <= 0:
-        raise ConfigError("DARTS-ADA on drop_path needs a starting drop_path > 0")
+    """The method's own preconditions, from the method registry."""
+    from rdarts.search.registry import check_method
+
+    check_method(search)
 
 
 def _preset_for(spec: PresetSpec, dataset: str) -> str | None:

@@ -59,7 +59,7 @@ def seed_candidates(base: SearchConfig, seeds: int) -> list[Candidate]:
 
 def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str, Any]:
     """One candidate search (an executor job): finished runs are read back, others resumed."""
-    from rdarts.runs.driver import run_search
+    from rdarts.search.task import run_search
 
     run_dir = RunDir(out)
     if run_dir.file("result.json").exists():

@@ -79,7 +79,10 @@ class ImageDomain:
     """Image classification: the paper's CNN cells on Fashion-MNIST, CIFAR, SVHN, folders."""
 
     name: str = "image"
-    score: Score = Score("accuracy", higher_is_better=True)
+
+    @property
+    def score(self) -> Score:
+        return Score("accuracy", higher_is_better=True)
 
     @property
     def regularizers(self) -> dict[str, Regularizer]:

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from rdarts.core.genotype import Genotype
-from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op, is_identity
 from rdarts.core.mixed import drop_path
+from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op, is_identity
 
 
 class Cell(nn.Module):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rdarts.core.genotype import Genotype, genotype_from_dict
-from rdarts.core.space import SearchSpace
+from rdarts.core.space import CellSpace
 from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
 from rdarts.userfiles import read_user_file
 
@@ -96,7 +96,7 @@ def architecture_key(genotype: Genotype | dict) -> str:
     return f"{_cell_key(genotype, 'normal')}-{_cell_key(genotype, 'reduce')}"
 
 
-def fits_s5(space: SearchSpace) -> bool:
+def fits_s5(space: CellSpace) -> bool:
     """Whether a search space's genotypes are S5 architectures (1 node, S5's op set on each
     edge), so that a search in it can be scored against an S5 table."""
     return space.nodes == 1 and all(
@@ -373,7 +373,7 @@ def load_table(path: str | Path | None = None) -> S5Table:
     return S5Table(data, source=str(path))
 
 
-def table_for_search(setting: str | None, space: SearchSpace, dataset: str) -> S5Table | None:
+def table_for_search(setting: str | None, space: CellSpace, dataset: str) -> S5Table | None:
     """The table a search logs its regret against (`--regret-table`): `auto` (the shipped
     table, when the space is S5's and the dataset is the table's), `none`, or a file."""
     if setting in (None, "none"):
