@@ -20,18 +20,12 @@ import torch.nn.functional as F
 
 from rdarts.core import curvature, hypergradient
 from rdarts.core.genotype import Genotype, derive, save_genotype
+from rdarts.core.lanczos import lanczos_extremes
 from rdarts.core.space import SearchSpace, get_space
-from rdarts.domains.image.data import (
-    Augmentation,
-    BatchStream,
-    ImageDataset,
-    evaluation_batches,
-    load_dataset,
-    normalize,
-    split_train_val,
-    subset,
-)
+from rdarts.domains.image.datasets import ImageDataset, split_train_val, subset
+from rdarts.domains.image.loading import load_dataset
 from rdarts.domains.image.s5 import S5Table, table_for_search
+from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches, normalize
 from rdarts.domains.image.supernet import Architecture, EdgeWeights, Supernet, alpha_entry_names
 from rdarts.errors import DivergenceError
 from rdarts.runs.rundir import RunDir
@@ -347,8 +341,8 @@ class Search:
                           shift: bool | None) -> dict[str, Any]:
         start = time.perf_counter()
         with self.curvature_operator(batches, shift) as operator:
-            result = curvature.lanczos_extremes(operator.matvec, operator.n,
-                                                init=self.top_eigenvector)
+            result = lanczos_extremes(operator.matvec, operator.n,
+                                      init=self.top_eigenvector)
             products = operator.products
             hessian = curvature.dense_hessian(operator) if with_spectrum else None
         self.top_eigenvector = result.eigenvector.detach().cpu()
@@ -370,7 +364,7 @@ class Search:
             for batch in batches:
                 with self.curvature_operator([batch], shift) as operator:
                     per_batch.append(
-                        curvature.lanczos_extremes(operator.matvec, operator.n).lambda_max)
+                        lanczos_extremes(operator.matvec, operator.n).lambda_max)
             record["lambda_max_per_batch"] = per_batch
             record["lambda_max_std"] = float(np.std(per_batch))
         if hessian is not None:

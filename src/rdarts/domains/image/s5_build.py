@@ -267,7 +267,7 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
 
     Returns {"sweep": summary or None, "table": path or None, "done", "total", "progress"}.
     """
-    from rdarts.domains.image.data import load_dataset
+    from rdarts.domains.image.loading import load_dataset
     from rdarts.experiments.sweep import expand, run_sweep, sweep_from_dict
 
     protocol = (protocol_name if isinstance(protocol_name, Protocol)
