@@ -31,7 +31,7 @@ WARMUP_ITERATIONS = 5
 
 
 def _search(setting: str, device_name: str):
-    from rdarts.domains.image.data import random_dataset
+    from rdarts.domains.image.datasets import random_dataset
     from rdarts.runtime import resolve_device
     from rdarts.search.config import resolve
     from rdarts.search.loop import Search, epoch_settings
@@ -51,6 +51,7 @@ def _search(setting: str, device_name: str):
 
 def measure(setting: str, chunk: int, device_name: str) -> dict:
     from rdarts.core import curvature
+    from rdarts.core.lanczos import lanczos_extremes
 
     search = _search(setting, device_name)
     batches = search.curvature_batches(1)
@@ -60,7 +61,7 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
     sync()
     start = time.perf_counter()
     with search.curvature_operator(batches) as operator:
-        lanczos = curvature.lanczos_extremes(operator.matvec, operator.n)
+        lanczos = lanczos_extremes(operator.matvec, operator.n)
         lanczos_products = operator.products
     sync()
     lanczos_seconds = time.perf_counter() - start
@@ -97,7 +98,7 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
 
 def _warm_start_run(search, eigenvector, batches, sync) -> dict:
     """Three more search iterations, then Lanczos warm-started from `eigenvector`."""
-    from rdarts.core import curvature
+    from rdarts.core.lanczos import lanczos_extremes
     from rdarts.search.loop import epoch_settings
 
     state = {k: v.detach().clone() for k, v in search.supernet.state_dict().items()}
@@ -110,7 +111,7 @@ def _warm_start_run(search, eigenvector, batches, sync) -> dict:
     sync()
     start = time.perf_counter()
     with search.curvature_operator(batches) as operator:
-        result = curvature.lanczos_extremes(operator.matvec, operator.n, init=eigenvector)
+        result = lanczos_extremes(operator.matvec, operator.n, init=eigenvector)
     sync()
     seconds = time.perf_counter() - start
     search.supernet.load_state_dict(state)  # the dense comparison uses the cold run's point

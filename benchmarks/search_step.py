@@ -34,7 +34,7 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
     """Time `iterations` search iterations after one warm-up; runs inside a child process."""
     import torch
 
-    from rdarts.domains.image.data import random_dataset
+    from rdarts.domains.image.datasets import random_dataset
     from rdarts.runtime import resolve_device
     from rdarts.search.config import resolve
     from rdarts.search.loop import Search, epoch_settings

@@ -19,7 +19,7 @@ import time
 import torch
 
 from rdarts.core.genotype import KNOWN_GENOTYPES, genotype_from_dict
-from rdarts.domains.image.data import random_dataset
+from rdarts.domains.image.datasets import random_dataset
 from rdarts.runtime import resolve_device
 from rdarts.search.config import resolve_train
 from rdarts.train.training import Training

@@ -19,10 +19,10 @@ from rdarts.core.curvature import (
     dominant_entries,
     lambda_max,
     lambda_max_per_batch,
-    lanczos_extremes,
     spectrum,
     top_by_magnitude,
 )
+from rdarts.core.lanczos import lanczos_extremes
 
 WIDTH = 6
 

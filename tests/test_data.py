@@ -12,18 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from rdarts.domains.image.data import (
-    DATASET_NAMES,
+from rdarts.domains.image.datasets import ImageDataset, split_train_val, subset
+from rdarts.domains.image.loading import DATASET_NAMES, load_dataset
+from rdarts.domains.image.stream import (
     Augmentation,
     BatchStream,
-    ImageDataset,
     augment,
     evaluation_batches,
-    load_dataset,
     normalize,
     prepare_batch,
-    split_train_val,
-    subset,
 )
 from rdarts.errors import DataError
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from rdarts.core import curvature
+from rdarts.core.lanczos import lanczos_extremes
 from rdarts.core.alpha import alpha_entry_names
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _record(search: Search, batches: list[Batch], with_spectrum: bool,
             shift: bool | None) -> dict[str, Any]:
     start = time.perf_counter()
     with hessian_operator(search, batches, shift) as operator:
-        result = curvature.lanczos_extremes(operator.matvec, operator.n,
+        result = lanczos_extremes(operator.matvec, operator.n,
                                             init=search.top_eigenvector)
         products = operator.products
         hessian = curvature.dense_hessian(operator) if with_spectrum else None
@@ -97,7 +98,7 @@ def _record(search: Search, batches: list[Batch], with_spectrum: bool,
         for batch in batches:
             with hessian_operator(search, [batch], shift) as operator:
                 per_batch.append(
-                    curvature.lanczos_extremes(operator.matvec, operator.n).lambda_max)
+                    lanczos_extremes(operator.matvec, operator.n).lambda_max)
         record["lambda_max_per_batch"] = per_batch
         record["lambda_max_std"] = float(np.std(per_batch))
     if hessian is not None:

@@ -20,16 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from rdarts.core.genotype import Genotype
-from rdarts.domains.image.data import (
-    Augmentation,
-    BatchStream,
-    ImageDataset,
-    evaluation_batches,
-    load_dataset,
-    split_train_val,
-    subset,
-)
+from rdarts.domains.image.datasets import ImageDataset, split_train_val, subset
+from rdarts.domains.image.loading import load_dataset
 from rdarts.domains.image.network import Network, count_parameters
+from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches
 from rdarts.errors import DivergenceError
 from rdarts.runs.driver import Outcome, run_epochs
 from rdarts.runs.rundir import RunDir
