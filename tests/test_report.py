@@ -14,7 +14,11 @@ import yaml
 from matplotlib.image import imread
 
 from rdarts.errors import RdartsError
-from rdarts.report import build as report
+from rdarts.report.build import build_report, report_command
+from rdarts.report.cells import write_cell
+from rdarts.report.collect import SearchRun, find_runs
+from rdarts.report.figures import pearson
+from rdarts.report.tables import key_applies, setting_labels
 
 EPOCHS = 4
 OPS = ("none", "skip_connect", "sep_conv_3x3")  # S3
@@ -116,7 +120,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def built(sweep: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("report")
-    return report.build_report([sweep[0]], out)
+    return build_report([sweep[0]], out)
 
 
 def _stats(values: list[float], decimals: int) -> str:
@@ -175,8 +179,8 @@ def test_pearson_is_numpys(sweep: tuple[Path, dict], built: dict) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pearson"]["r"] == pytest.approx(expected, abs=1e-12)
     assert f"{expected:.4f}" in (out / "report.md").read_text()
-    assert report.pearson([(1.0, 2.0)]) is None
-    assert report.pearson([(1.0, 2.0), (1.0, 3.0)]) is None
+    assert pearson([(1.0, 2.0)]) is None
+    assert pearson([(1.0, 2.0), (1.0, 3.0)]) is None
 
 
 def test_setting_labels_name_the_differing_keys() -> None:
@@ -184,9 +188,9 @@ def test_setting_labels_name_the_differing_keys() -> None:
                 "epochs": 50},
                {"space": "s2", "dataset": "svhn", "method": "darts", "weight_decay": 3e-4,
                 "epochs": 50}]
-    assert report.setting_labels(configs) == ["s1 cifar10 darts-es wd=0.0009",
-                                              "s2 svhn darts wd=0.0003"]
-    assert report.setting_labels(configs[:1]) == ["s1 cifar10 darts-es"]
+    assert setting_labels(configs) == ["s1 cifar10 darts-es wd=0.0009",
+                                       "s2 svhn darts wd=0.0003"]
+    assert setting_labels(configs[:1]) == ["s1 cifar10 darts-es"]
 
 
 def test_setting_labels_skip_keys_the_method_does_not_read() -> None:
@@ -195,16 +199,16 @@ def test_setting_labels_skip_keys_the_method_does_not_read() -> None:
     configs = [base | {"method": "darts-es", "es_simulate": True},
                base | {"method": "darts-ada"},
                base | {"method": "rs-ws", "rs_samples": 200}]
-    assert report.setting_labels(configs) == ["darts-es", "darts-ada", "rs-ws"]
+    assert setting_labels(configs) == ["darts-es", "darts-ada", "rs-ws"]
     two_rs = [base | {"method": "rs-ws", "rs_samples": n} for n in (200, 1000)]
-    assert report.setting_labels(two_rs) == ["rs_samples=200", "rs_samples=1000"]
-    assert not report.key_applies("es_threshold", base | {"method": "darts"})
-    assert report.key_applies("es_threshold", base | {"method": "darts", "es_simulate": True})
+    assert setting_labels(two_rs) == ["rs_samples=200", "rs_samples=1000"]
+    assert not key_applies("es_threshold", base | {"method": "darts"})
+    assert key_applies("es_threshold", base | {"method": "darts", "es_simulate": True})
 
 
 def test_cell_drawing_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    files = report.write_cell(_genotype(0), "normal", tmp_path, "cells_run_normal")
+    files = write_cell(_genotype(0), "normal", tmp_path, "cells_run_normal")
     assert files == [tmp_path / "cells_run_normal.png"]
     assert files[0].stat().st_size > 5_000 and np.var(imread(files[0])) > 0
     assert not list(tmp_path.glob("*.dot"))
@@ -218,7 +222,7 @@ def test_cell_via_dot_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                     'printf PNG > "$out"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(shutil, "which", lambda name: str(fake) if name == "dot" else None)
-    source, png = report.write_cell(_genotype(0), "reduce", tmp_path, "cells_run_reduce")
+    source, png = write_cell(_genotype(0), "reduce", tmp_path, "cells_run_reduce")
     assert png.read_text() == "PNG" and "-Tpng" in (tmp_path / "args.txt").read_text()
     dot = source.read_text()
     assert '"c_{k-1}" -> "0" [label="sep_conv_3x3"];' in dot  # reduce node 0 <- c_{k-1}
@@ -228,28 +232,28 @@ def test_cell_via_dot_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 def test_cell_with_real_graphviz(tmp_path: Path) -> None:
-    _, png = report.write_cell(_genotype(1), "normal", tmp_path, "cells_run_normal")
+    _, png = write_cell(_genotype(1), "normal", tmp_path, "cells_run_normal")
     assert np.var(imread(png)) > 0
 
 
 def test_no_runs_and_broken_files_are_errors(tmp_path: Path) -> None:
     with pytest.raises(RdartsError, match="no rdarts runs"):
-        report.build_report([tmp_path], tmp_path / "out")
+        build_report([tmp_path], tmp_path / "out")
     with pytest.raises(RdartsError, match="not a directory"):
-        report.build_report([tmp_path / "missing"], tmp_path / "out")
+        build_report([tmp_path / "missing"], tmp_path / "out")
     run = tmp_path / "run"
     _write(run / "config.yaml", {"space": "s3", "seed": 0})
     (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epo\n')  # torn last line: skipped
-    assert report.find_runs([run]).searches[0].metrics == [{"epoch": 0}]
+    assert find_runs([run]).searches[0].metrics == [{"epoch": 0}]
     (run / "metrics.jsonl").write_text('{"epo\n{"epoch": 1}\n')
     with pytest.raises(RdartsError, match="line 1 is not JSON"):
-        report.build_report([run], tmp_path / "out")
+        build_report([run], tmp_path / "out")
 
 
 def test_report_command_prints_where(sweep: tuple[Path, dict], tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     job = sweep[0] / "wd9-s0"  # one job: a search without eval-es, still reported
-    assert report.report_command([job], tmp_path / "r") == 0
+    assert report_command([job], tmp_path / "r") == 0
     assert str(tmp_path / "r" / "report.md") in capsys.readouterr().out
     with open(tmp_path / "r" / "table_search.csv") as handle:
         (row,) = csv.DictReader(handle)
@@ -277,7 +281,7 @@ def test_report_on_a_real_tiny_search(tmp_path: Path) -> None:
                                 "batch_size": 16, "max_train_images": 64, "epochs": 3,
                                 "val_batches": 1, "device": "cpu"})
     run_search(config, tmp_path / "run", quiet=True)
-    result = report.build_report([tmp_path / "run"], tmp_path / "report")
+    result = build_report([tmp_path / "run"], tmp_path / "report")
     names = {Path(p).name for p in result["figures"]}
     assert {"alpha_run_normal.png", "cells_run_reduce.png"} <= names
     with open(tmp_path / "report" / "table_search.csv") as handle:
@@ -289,15 +293,15 @@ def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:
     result = {"genotype": {"normal": []}, "test_regret": 0.02,
               "early_stopping": {"triggered": False}}
 
-    def run(method: str) -> report.SearchRun:
-        return report.SearchRun(path=tmp_path, name=method, config={"method": method},
-                                metrics=[], result=result, hessian=[], discretization=[])
+    def run(method: str) -> SearchRun:
+        return SearchRun(path=tmp_path, name=method, config={"method": method},
+                         metrics=[], result=result, hessian=[], discretization=[])
 
     assert run("darts-es").es_test_regret == pytest.approx(2.0)
     assert run("darts-es").es_genotype == result["genotype"]
     assert run("darts-ada").es_test_regret is None
     assert run("darts-ada").es_genotype is None
     fired = {"epoch": 9, "early_stop": {"decided_at": 9, "return_epoch": 2}}
-    ada = report.SearchRun(path=tmp_path, name="ada", config={"method": "darts-ada"},
-                           metrics=[fired], result=None, hessian=[], discretization=[])
+    ada = SearchRun(path=tmp_path, name="ada", config={"method": "darts-ada"},
+                    metrics=[fired], result=None, hessian=[], discretization=[])
     assert ada.early_stop is None  # no DARTS-ES point is marked for DARTS-ADA

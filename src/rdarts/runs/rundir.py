@@ -29,6 +29,7 @@ from rdarts.errors import RunDirError
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
              "manifest.json")
+_MISSING = object()  # read_json's marker for "no such file"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -180,7 +181,8 @@ class RunDir:
         except (OSError, yaml.YAMLError) as error:
             raise RunDirError(f"{self.file('config.yaml')} is unreadable: {error}") from None
         if not isinstance(data, dict):
-            raise RunDirError(f"{self.file('config.yaml')} does not hold a configuration")
+            raise RunDirError(f"{self.file('config.yaml')} does not hold a configuration "
+                              "(expected a mapping)")
         return data
 
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -191,15 +193,30 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete line of metrics.jsonl (a torn last line from a kill is skipped)."""
+        """Every record of metrics.jsonl, [] before the first epoch.
+
+        A torn last line (a run killed mid-append, or a file read while being appended to) is
+        skipped. Appends are whole, fsynced lines and a resume trims the file first, so any
+        other line that is not a JSON object means damage: RunDirError naming the line.
+        """
         if not self.metrics.exists():
             return []
+        try:
+            lines = [line for line in self.metrics.read_text().splitlines() if line.strip()]
+        except OSError as error:
+            raise RunDirError(f"{self.metrics} is unreadable: {error}") from None
         records = []
-        for line in self.metrics.read_text().splitlines():
+        for number, line in enumerate(lines, start=1):
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                if number == len(lines):
+                    break
+                raise RunDirError(f"{self.metrics} line {number} is not JSON: {error}") from None
+            if not isinstance(record, dict):
+                raise RunDirError(
+                    f"{self.metrics} line {number}: expected a JSON object, got {record!r}")
+            records.append(record)
         return records
 
     def trim_metrics(self, next_epoch: int) -> None:
@@ -253,10 +270,19 @@ class RunDir:
         atomic_write_json(self.file(name), data)
 
     def read_json(self, name: str) -> Any:
+        """The JSON file `name` (relative to the run); RunDirError if missing or unreadable."""
+        data = self.read_json_or(name, _MISSING)
+        if data is _MISSING:
+            raise RunDirError(f"{self.file(name)} does not exist")
+        return data
+
+    def read_json_or(self, name: str, default: Any = None) -> Any:
+        """Like `read_json`, but `default` for a file the run has not written (yet): readers of
+        unfinished runs (the report) take a missing result.json as "no result"."""
         try:
             return json.loads(self.file(name).read_text())
         except FileNotFoundError:
-            raise RunDirError(f"{self.file(name)} does not exist") from None
+            return default
         except (OSError, json.JSONDecodeError) as error:
             raise RunDirError(f"{self.file(name)} is unreadable: {error}") from None
 
