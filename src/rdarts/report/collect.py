@@ -23,6 +23,7 @@ import numpy as np
 
 from rdarts.errors import RdartsError
 from rdarts.runs.rundir import RESUMABLE_CHANGES, RunDir
+from rdarts.search.registry import METHODS
 
 # Keys that do not change what a search computes: runs differing only in these are seeds.
 NOT_SETTING = frozenset({"seed"}) | RESUMABLE_CHANGES
@@ -141,7 +142,8 @@ class SearchRun:
     @property
     def answers_es(self) -> bool:
         """Whether the run can give a DARTS-ES answer: DARTS-ADA's rule triggers rollbacks."""
-        return self.config.get("method") != "darts-ada"
+        spec = METHODS.get(self.config.get("method", "darts"))
+        return spec is None or spec.answers_early_stop(self.config)
 
     @property
     def es_decision(self) -> dict[str, Any] | None:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from rdarts.core.space import edge_endpoints, get_space
+from rdarts.core.space import edge_endpoints
+from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError
 from rdarts.report.cells import state_name
 from rdarts.report.collect import SearchRun, finite
@@ -209,7 +210,8 @@ def alpha_row_labels(run: SearchRun, cell_type: str, edges: int, ops: int) -> li
     """'node <- source: op' for every alpha entry, with op names from the run's space."""
     nodes = int((math.isqrt(9 + 8 * edges) - 3) // 2)  # E = N (N + 3) / 2
     try:
-        space = get_space(run.config["space"], run.config.get("nodes"))
+        space = get_domain(run.config.get("domain")).space(run.config["space"],
+                                                            run.config.get("nodes"))
         op_names = [list(e) for e in space.edges(cell_type)]
     except (RdartsError, OSError, KeyError):
         op_names = []  # a space file that moved: label ops by position

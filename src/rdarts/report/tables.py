@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rdarts.report.collect import SearchRun, SelectionRun, unique_names
+from rdarts.search.registry import setting_applies
 
 LABEL_FIRST = ("space", "dataset", "method")  # shown as bare values in setting labels
 LABEL_SHORT = {"weight_decay": "wd", "drop_path": "dp"}
@@ -44,19 +45,9 @@ def format_value(value: Any) -> str:
 
 
 def key_applies(key: str, config: dict[str, Any]) -> bool:
-    """Whether a configuration key can change what the run's method does: rs_* only for
-    RS-ws, ada_* only for DARTS-ADA, the ES rule's parameters only where the rule is evaluated
-    (DARTS-ES, DARTS-ADA, or es_simulate), es_simulate only for DARTS and DARTS-ES."""
-    method = config.get("method")
-    if key.startswith("rs_"):
-        return method == "rs-ws"
-    if key.startswith("ada_"):
-        return method == "darts-ada"
-    if key == "es_simulate":
-        return method in ("darts", "darts-es")
-    if key.startswith("es_"):
-        return method in ("darts-es", "darts-ada") or bool(config.get("es_simulate"))
-    return True
+    """Whether a configuration key can change what the run's method does (the method
+    registry's rule: rs_* only for RS-ws, ada_* only for DARTS-ADA, ...)."""
+    return setting_applies(key, config)
 
 
 def setting_labels(configs: list[dict[str, Any]]) -> list[str]:

@@ -17,8 +17,8 @@ from typing import Any, Protocol, TextIO
 import torch
 from tqdm import tqdm
 
-from rdarts.errors import DivergenceError
 from rdarts.core.genotype import Genotype
+from rdarts.errors import DivergenceError
 from rdarts.runs.rundir import RunDir, manifest
 from rdarts.runs.tensorboard import EventLog
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from rdarts.core import curvature
-from rdarts.core.lanczos import lanczos_extremes
 from rdarts.core.alpha import alpha_entry_names
+from rdarts.core.lanczos import lanczos_extremes
 
 if TYPE_CHECKING:
     from rdarts.domains.base import Batch

@@ -30,7 +30,8 @@ class MethodSpec:
     build: Callable[[SearchConfig], Any]
     check: Callable[[SearchConfig], None]
     reads: Callable[[str, dict[str, Any]], bool]  # (setting, config) -> does it matter here
-    answers_early_stop: Callable[[dict[str, Any]], bool]  # does a run record a DARTS-ES answer
+    # Can a run give a DARTS-ES answer (DARTS-ADA's rule triggers rollbacks instead)?
+    answers_early_stop: Callable[[dict[str, Any]], bool]
     save_every_epoch: bool = False  # keeps every epoch's checkpoint (rollbacks need them)
 
 
@@ -77,7 +78,7 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in (
         "darts", "DARTS (first or second order)", lambda config: Darts(), _no_check,
         reads=lambda key, config: not key.startswith(("rs_", "ada_"))
         and (not key.startswith("es_") or key == "es_simulate" or bool(config.get("es_simulate"))),
-        answers_early_stop=lambda config: False),
+        answers_early_stop=lambda config: True),
     MethodSpec(
         "darts-es", "early stopping on lambda_max (Section 4.2)",
         lambda config: DartsEs(EarlyStopping(stopping_rule(config),
@@ -90,7 +91,7 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec(
         "rs-ws", "random search with weight sharing", lambda config: RandomSearchWS(config.seed),
         _no_check, reads=lambda key, config: not key.startswith(("es_", "ada_")),
-        answers_early_stop=lambda config: False),
+        answers_early_stop=lambda config: True),
 )}
 
 

@@ -22,9 +22,9 @@ from rdarts.core.space import CellSpace
 from rdarts.domains.base import Batch, EpochPlan, Regularizer, Score, SearchData
 from rdarts.domains.image import spaces
 from rdarts.domains.image.datasets import split_train_val, subset
+from rdarts.domains.image.genotypes import KNOWN_GENOTYPES
 from rdarts.domains.image.loading import load_dataset
 from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches, normalize
-from rdarts.domains.image.genotypes import KNOWN_GENOTYPES
 from rdarts.domains.image.supernet import Supernet
 from rdarts.schedules import cosine_lr, linear_ramp
 

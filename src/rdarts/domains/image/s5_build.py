@@ -267,15 +267,10 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
 
     Returns {"sweep": summary or None, "table": path or None, "done", "total", "progress"}.
     """
-<<<<<<< HEAD
-    from rdarts.domains.image.data import load_dataset
+    from rdarts.domains.image.loading import load_dataset
     from rdarts.experiments.jobs import expand
     from rdarts.experiments.runner import run_sweep
     from rdarts.experiments.sweepfile import sweep_from_dict
-=======
-    from rdarts.domains.image.loading import load_dataset
-    from rdarts.experiments.sweep import expand, run_sweep, sweep_from_dict
->>>>>>> split-data
 
     protocol = (protocol_name if isinstance(protocol_name, Protocol)
                 else get_protocol(protocol_name))
