@@ -32,18 +32,19 @@ WARMUP_ITERATIONS = 5
 
 def _search(setting: str, device_name: str):
     from rdarts.domains.image.datasets import random_dataset
+    from rdarts.domains.image.domain import ImageDomain
     from rdarts.runtime import resolve_device
     from rdarts.search.config import resolve
-    from rdarts.search.loop import Search, epoch_settings
+    from rdarts.search.loop import Search
 
     batch = SETTINGS[setting]["batch_size"]
     count = 2 * batch * (WARMUP_ITERATIONS + 1)
     dataset = random_dataset(count)
     config = resolve(overrides={**SETTINGS[setting], "order": 1, "device": device_name})
-    search = Search(config, dataset, resolve_device(device_name))
-    settings = epoch_settings(config, 0)
+    search = Search(config, ImageDomain(dataset=dataset), resolve_device(device_name))
+    settings = search.plan()
     for _ in range(WARMUP_ITERATIONS):
-        train_batch, val_batch = search.train_stream.next(), search.val_stream.next()
+        train_batch, val_batch = search.data.train.next(), search.data.val.next()
         search.arch_step(train_batch, val_batch, settings)
         search.weight_step(train_batch, settings)
     return search
@@ -52,6 +53,7 @@ def _search(setting: str, device_name: str):
 def measure(setting: str, chunk: int, device_name: str) -> dict:
     from rdarts.core import curvature
     from rdarts.core.lanczos import lanczos_extremes
+    from rdarts.search import probe
 
     search = _search(setting, device_name)
     batches = search.curvature_batches(1)
@@ -60,7 +62,7 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
 
     sync()
     start = time.perf_counter()
-    with search.curvature_operator(batches) as operator:
+    with probe.hessian_operator(search, batches) as operator:
         lanczos = lanczos_extremes(operator.matvec, operator.n)
         lanczos_products = operator.products
     sync()
@@ -69,7 +71,7 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
     warm = _warm_start_run(search, lanczos.eigenvector, batches, sync)
 
     start = time.perf_counter()
-    with search.curvature_operator(batches) as operator:
+    with probe.hessian_operator(search, batches) as operator:
         hessian = curvature.dense_hessian(operator, chunk=chunk)
         dense_products = operator.products
     eigenvalues = curvature.spectrum(hessian)
@@ -99,18 +101,18 @@ def measure(setting: str, chunk: int, device_name: str) -> dict:
 def _warm_start_run(search, eigenvector, batches, sync) -> dict:
     """Three more search iterations, then Lanczos warm-started from `eigenvector`."""
     from rdarts.core.lanczos import lanczos_extremes
-    from rdarts.search.loop import epoch_settings
+    from rdarts.search import probe
 
     state = {k: v.detach().clone() for k, v in search.supernet.state_dict().items()}
     alpha = [a.detach().clone() for a in search.architecture.parameters_list()]
-    settings = epoch_settings(search.config, 0)
+    settings = search.plan()
     for _ in range(3):
-        train_batch, val_batch = search.train_stream.next(), search.val_stream.next()
+        train_batch, val_batch = search.data.train.next(), search.data.val.next()
         search.arch_step(train_batch, val_batch, settings)
         search.weight_step(train_batch, settings)
     sync()
     start = time.perf_counter()
-    with search.curvature_operator(batches) as operator:
+    with probe.hessian_operator(search, batches) as operator:
         result = lanczos_extremes(operator.matvec, operator.n, init=eigenvector)
     sync()
     seconds = time.perf_counter() - start

@@ -35,9 +35,10 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
     import torch
 
     from rdarts.domains.image.datasets import random_dataset
+    from rdarts.domains.image.domain import ImageDomain
     from rdarts.runtime import resolve_device
     from rdarts.search.config import resolve
-    from rdarts.search.loop import Search, epoch_settings
+    from rdarts.search.loop import Search
 
     device = resolve_device(device_name)
     batch = SETTINGS[setting]["batch_size"]
@@ -45,14 +46,14 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
     dataset = random_dataset(count)
     config = resolve(overrides={**SETTINGS[setting], **VARIANTS[variant], "epochs": 50,
                                 "device": device_name})
-    search = Search(config, dataset, device)
-    settings = epoch_settings(config, 0)
+    search = Search(config, ImageDomain(dataset=dataset), device)
+    settings = search.plan()
     seconds = []
     for i in range(iterations + 1):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        train_batch, val_batch = search.train_stream.next(), search.val_stream.next()
+        train_batch, val_batch = search.data.train.next(), search.data.val.next()
         search.arch_step(train_batch, val_batch, settings)
         search.weight_step(train_batch, settings)
         if device.type == "cuda":

@@ -1,4 +1,4 @@
-"""Build the Fashion-MNIST subset embedded in rdarts (src/rdarts/datasets/fashion-mnist/).
+"""Build the Fashion-MNIST subset embedded in rdarts (src/rdarts/domains/image/embedded/).
 
 The package ships a small, class-balanced slice of Fashion-MNIST so that `rdarts search
 --dataset fashion-mnist` and the test suite run without network access. This script makes the
@@ -26,7 +26,8 @@ import numpy as np
 
 NUM_CLASSES = 10
 SEED = 0
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "rdarts" / "datasets" / "fashion-mnist"
+DEFAULT_OUT = (Path(__file__).resolve().parents[1] / "src" / "rdarts" / "domains" / "image"
+               / "embedded" / "fashion-mnist")
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

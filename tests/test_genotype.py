@@ -70,7 +70,7 @@ def test_s5_keeps_both_edges_of_its_single_node():
     assert genotype.nodes == 1
     assert genotype.normal == ((("max_pool_3x3", 0), ("skip_connect", 1)),)
     assert genotype.reduce == ((("sep_conv_3x3", 0), ("max_pool_3x3", 1)),)
-    assert genotype.concat == (2,)
+    assert genotype.concat == {"normal": (2,), "reduce": (2,)}
 
 
 def test_json_round_trip(tmp_path):
@@ -117,7 +117,9 @@ def test_one_hot_rejects_ops_the_space_does_not_offer():
 
 
 def test_known_genotype_by_name_and_run_directory(tmp_path):
-    darts_v2 = load_genotype("darts_v2")
+    from rdarts.domains.image.genotypes import load_image_genotype
+
+    darts_v2 = load_image_genotype("darts_v2")
     check_fits(darts_v2, get_space("darts"))
     assert darts_v2.normal[3] == (("skip_connect", 0), ("dil_conv_3x3", 2))
     save_genotype(darts_v2, tmp_path / "genotype.json")

@@ -11,16 +11,27 @@ from torch.func import functional_call
 from rdarts.core.alpha import Architecture, edge_weights
 from rdarts.core.hypergradient import (
     first_order,
-    loss_at,
-    scratch_buffers,
     second_order_exact,
     second_order_finite_difference,
     unrolled_weights,
 )
+from rdarts.core.objective import Objective, scratch_buffers
+from rdarts.domains.base import Batch
 from rdarts.domains.image.spaces import get_space
 from rdarts.domains.image.supernet import Supernet
 
 XI, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 3e-4
+CELLS = ("normal", "reduce")
+
+
+def _objective(supernet: Supernet) -> Objective:
+    """The image objective: cross-entropy of the supernet's logits."""
+    return Objective(supernet, lambda logits, batch: F.cross_entropy(logits, batch.targets),
+                     CELLS)
+
+
+def _batch(images: torch.Tensor, labels: torch.Tensor) -> Batch:
+    return Batch((images,), labels, len(labels))
 
 
 def _setup(dtype: torch.dtype = torch.float32):
@@ -33,8 +44,8 @@ def _setup(dtype: torch.dtype = torch.float32):
     with torch.no_grad():
         for a in alpha:
             a.copy_(torch.randn_like(a))
-    train_batch = (torch.randn(8, 1, 8, 8, dtype=dtype), torch.randint(0, 3, (8,)))
-    val_batch = (torch.randn(8, 1, 8, 8, dtype=dtype), torch.randint(0, 3, (8,)))
+    train_batch = _batch(torch.randn(8, 1, 8, 8, dtype=dtype), torch.randint(0, 3, (8,)))
+    val_batch = _batch(torch.randn(8, 1, 8, 8, dtype=dtype), torch.randint(0, 3, (8,)))
     momentum_buffers = {name: 0.1 * torch.randn_like(p) for name, p in supernet.named_parameters()}
     return supernet, alpha, train_batch, val_batch, momentum_buffers
 
@@ -45,8 +56,8 @@ def _autograd_through_unrolled_step(supernet, alpha, train_batch, val_batch, mom
 
     def loss(params, batch):
         state = {**scratch_buffers(supernet), **params}
-        logits = functional_call(supernet, state, (batch[0], edge_weights(alpha)))
-        return F.cross_entropy(logits, batch[1])
+        logits = functional_call(supernet, state, (batch.inputs[0], edge_weights(alpha, CELLS)))
+        return F.cross_entropy(logits, batch.targets)
 
     w_leaf = {name: t.clone().requires_grad_(True) for name, t in w.items()}
     grads = torch.autograd.grad(loss(w_leaf, train_batch), list(w_leaf.values()), create_graph=True)
@@ -71,14 +82,16 @@ def _kwargs(momentum_buffers):
 def test_exact_second_order_equals_autograd_through_unrolled_step():
     supernet, alpha, train_batch, val_batch, buffers = _setup(torch.float64)
     expected = _autograd_through_unrolled_step(supernet, alpha, train_batch, val_batch, buffers)
-    got = second_order_exact(supernet, alpha, train_batch, val_batch, **_kwargs(buffers))
+    got = second_order_exact(_objective(supernet), alpha, train_batch, val_batch,
+                             **_kwargs(buffers))
     assert _relative_error(got, expected) < 1e-4
 
 
 def test_exact_second_order_in_float32_is_close_too():
     supernet, alpha, train_batch, val_batch, buffers = _setup(torch.float32)
     expected = _autograd_through_unrolled_step(supernet, alpha, train_batch, val_batch, buffers)
-    got = second_order_exact(supernet, alpha, train_batch, val_batch, **_kwargs(buffers))
+    got = second_order_exact(_objective(supernet), alpha, train_batch, val_batch,
+                             **_kwargs(buffers))
     assert _relative_error(got, expected) < 1e-4
 
 
@@ -103,7 +116,7 @@ def test_finite_difference_second_order_equals_autograd_through_unrolled_step():
     supernet, alpha, train_batch, val_batch, buffers = _setup(torch.float64)
     _smoothed(supernet)
     expected = _autograd_through_unrolled_step(supernet, alpha, train_batch, val_batch, buffers)
-    got = second_order_finite_difference(supernet, alpha, train_batch, val_batch,
+    got = second_order_finite_difference(_objective(supernet), alpha, train_batch, val_batch,
                                          **_kwargs(buffers))
     assert _relative_error(got, expected) < 1e-2
 
@@ -120,18 +133,18 @@ def test_finite_difference_would_catch_the_division_precedence_bug():
 
 def _first_order_at_unrolled(supernet, alpha, train_batch, val_batch, buffers):
     w = {name: p.detach().clone().requires_grad_(True) for name, p in supernet.named_parameters()}
-    grad_w = dict(zip(w, torch.autograd.grad(loss_at(supernet, w, alpha, train_batch),
+    grad_w = dict(zip(w, torch.autograd.grad(_objective(supernet)(w, alpha, train_batch),
                                              list(w.values())), strict=True))
     w_prime = unrolled_weights({n: t.detach() for n, t in w.items()}, grad_w, buffers, XI,
                                MOMENTUM, WEIGHT_DECAY)
-    return torch.autograd.grad(loss_at(supernet, w_prime, alpha, val_batch), alpha)
+    return torch.autograd.grad(_objective(supernet)(w_prime, alpha, val_batch), alpha)
 
 
 def test_first_order_is_plain_gradient_of_validation_loss():
     supernet, alpha, _, val_batch, _ = _setup(torch.float64)
-    logits = supernet(val_batch[0], edge_weights(alpha))
-    expected = torch.autograd.grad(F.cross_entropy(logits, val_batch[1]), alpha)
-    got = first_order(supernet, alpha, val_batch)
+    logits = supernet(val_batch.inputs[0], edge_weights(alpha, CELLS))
+    expected = torch.autograd.grad(F.cross_entropy(logits, val_batch.targets), alpha)
+    got = first_order(_objective(supernet), alpha, val_batch)
     assert _relative_error(got, expected) < 1e-10
 
 
@@ -139,7 +152,7 @@ def test_first_order_is_plain_gradient_of_validation_loss():
 def test_second_order_leaves_weights_and_bn_statistics_untouched(method):
     supernet, alpha, train_batch, val_batch, buffers = _setup()
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
-    method(supernet, alpha, train_batch, val_batch, **_kwargs(buffers))
+    method(_objective(supernet), alpha, train_batch, val_batch, **_kwargs(buffers))
     for key, value in supernet.state_dict().items():
         assert torch.equal(value, before[key]), key
 
@@ -150,12 +163,12 @@ def test_finite_difference_replays_randomness_for_noise_op():
     supernet = Supernet(space, C=4, num_classes=3, layers=3, in_channels=1).double()
     alpha = [a.detach().double().requires_grad_(True)
              for a in Architecture(space).parameters_list()]
-    batch = (torch.randn(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,)))
+    batch = _batch(torch.randn(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,)))
     buffers = {}
-    got = second_order_finite_difference(supernet, alpha, batch, batch, xi=0.0,
+    got = second_order_finite_difference(_objective(supernet), alpha, batch, batch, xi=0.0,
                                          momentum_buffers=buffers, momentum=MOMENTUM,
                                          weight_decay=0.0)
-    with_xi = second_order_finite_difference(supernet, alpha, batch, batch, xi=XI,
+    with_xi = second_order_finite_difference(_objective(supernet), alpha, batch, batch, xi=XI,
                                              momentum_buffers=buffers, momentum=MOMENTUM,
                                              weight_decay=0.0)
     # The noise-driven part of the validation gradient is of order 1; a mismatch of noise

@@ -12,8 +12,7 @@ from rdarts.domains.image.spaces import get_space
 from rdarts.errors import ConfigError
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
-from rdarts.search.loop import build_search
-from rdarts.search.task import run_search
+from rdarts.search.task import build_task, run_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
         "max_train_images": 64, "epochs": 4, "val_batches": 1, "device": "cpu"}
@@ -80,14 +79,14 @@ def test_ada_rollback_equals_a_resume_from_that_epoch_with_the_new_regulariser(t
     assert (tmp_path / "ada" / "metrics-superseded.jsonl").exists()
 
     # Independent path: a plain search resumed from the epoch-0 checkpoint with L2 = 3e-3.
-    search = build_search(_ada_config(method="darts"))
+    task = build_task(_ada_config(method="darts"))
     state = torch.load(tmp_path / "ada" / "checkpoints" / "epoch-0000.pt", weights_only=True)
-    search.load_state_dict(state)
-    search.set_regularization(weight_decay=3e-3)
-    while search.epoch < 4:
-        search.run_epoch()
-        search.epoch += 1
-    expected = search.architecture.parameters_list()
+    task.load_state_dict(state)
+    task.search.set_regularization(weight_decay=3e-3)
+    while task.epoch < 4:
+        task.run_epoch()
+        task.epoch += 1
+    expected = task.search.architecture.parameters_list()
     for a, b in zip(_alpha(tmp_path / "ada"), [expected[0], expected[1]], strict=True):
         assert torch.equal(a, b)
 

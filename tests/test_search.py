@@ -182,12 +182,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     run_dir = tmp_path / "run"
     real_epoch = Search.train_epoch
 
-    def poisoned(self, progress=None):
+    def poisoned(self, step=None, progress=None, validation_batches=True):
         if self.epoch == 1:
             with torch.no_grad():
                 for p in self.supernet.parameters():
                     p.fill_(float("nan"))
-        return real_epoch(self, progress)
+        return real_epoch(self, step, progress, validation_batches)
 
     monkeypatch.setattr(Search, "train_epoch", poisoned)
     with pytest.raises(DivergenceError, match="checkpoint of epoch 0"):

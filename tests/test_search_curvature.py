@@ -33,8 +33,9 @@ def _independent_dense_hessian(search, batch) -> np.ndarray:
             alpha.append(flat[offset: offset + shape.numel()].reshape(shape))
             offset += shape.numel()
         state = {**scratch_buffers(search.supernet), **params}
-        logits = functional_call(search.supernet, state, (batch[0], edge_weights(alpha)))
-        return F.cross_entropy(logits, batch[1])
+        logits = functional_call(search.supernet, state,
+                                 (batch.inputs[0], edge_weights(alpha, search.space.cell_types)))
+        return F.cross_entropy(logits, batch.targets)
 
     flat = torch.cat([a.detach().flatten() for a in search.architecture.parameters_list()])
     return torch.autograd.functional.hessian(loss, flat).double().numpy()

@@ -33,7 +33,8 @@ def test_noise_is_fresh_standard_normal_and_ignores_input():
 
 
 def test_mixed_edge_never_runs_none_but_none_weight_still_gets_gradient():
-    edge = MixedEdge(("none", "skip_connect", "sep_conv_3x3"), 4, 1)
+    edge = MixedEdge(("none", "skip_connect", "sep_conv_3x3"),
+                     lambda name: build_op(name, 4, 1, affine=False))
     assert len(edge.ops) == 2
     alpha = torch.zeros(3, requires_grad=True)
     edge(torch.randn(2, 4, 6, 6), alpha.softmax(0)).sum().backward()

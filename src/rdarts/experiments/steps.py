@@ -18,7 +18,7 @@ from typing import Any
 from rdarts.errors import RdartsError, RunDirError
 from rdarts.experiments.executors import LocalExecutor
 from rdarts.experiments.sweepfile import GENOTYPE_KEY
-from rdarts.runs.rundir import RESUMABLE_CHANGES, RunDir
+from rdarts.runs.rundir import RunDir, differences
 from rdarts.search.config import from_dict, train_from_dict
 from rdarts.search.selection import (
     Candidate,
@@ -48,8 +48,7 @@ def _check_same_config(run_dir: RunDir, config: dict[str, Any]) -> None:
     """A run directory from an earlier version of the sweep file must not be mistaken for
     this job's run (options that only change how a run executes may differ)."""
     existing = run_dir.read_config()
-    differing = [key for key in sorted(set(existing) | set(config))
-                 if key not in RESUMABLE_CHANGES and existing.get(key) != config.get(key)]
+    differing = differences(existing, config)
     if differing:
         details = ", ".join(f"{k}: {existing.get(k)!r} -> {config.get(k)!r}"
                             for k in differing[:3])

@@ -152,7 +152,7 @@ class RunDir:
                 _check_same_run(existing, config, self.path)
                 return self.checkpoint.exists()
             else:
-                same = _differences(existing, config) == []
+                same = differences(existing, config) == []
                 hint = ("use --resume to continue it" if same else "it holds a different run")
                 raise RunDirError(
                     f"{self.path} already holds a run ({hint}); pass --resume or --overwrite, "
@@ -292,13 +292,24 @@ class RunDir:
 RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every", "regret_table"})
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+# Settings added after runs were first recorded, with the value every older run had: a
+# config.yaml without them is the same run as one with these values.
+ADDED_SETTINGS: dict[str, Any] = {"domain": "image"}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The settings in which two runs' configurations differ (THE same-run rule: sweeps and
+    resumes both ask it); settings that change only how a run executes may differ."""
     keys = sorted(set(old) | set(new))
-    return [k for k in keys if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
+    return [k for k in keys if k not in RESUMABLE_CHANGES
+            and old.get(k, ADDED_SETTINGS.get(k)) != new.get(k, ADDED_SETTINGS.get(k))]
+
+
+
 
 
 def _check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
-    differing = _differences(old, new)
+    differing = differences(old, new)
     if differing:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:4])
         raise RunDirError(f"cannot resume {path}: the configuration differs ({details})")

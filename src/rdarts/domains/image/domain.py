@@ -21,7 +21,7 @@ from rdarts.core.genotype import Genotype
 from rdarts.core.space import CellSpace
 from rdarts.domains.base import Batch, EpochPlan, Regularizer, Score, SearchData
 from rdarts.domains.image import spaces
-from rdarts.domains.image.datasets import split_train_val, subset
+from rdarts.domains.image.datasets import ImageDataset, split_train_val, subset
 from rdarts.domains.image.genotypes import KNOWN_GENOTYPES
 from rdarts.domains.image.loading import load_dataset
 from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches, normalize
@@ -73,6 +73,8 @@ class ImageDomain:
     """Image classification: the paper's CNN cells on Fashion-MNIST, CIFAR, SVHN, folders."""
 
     name: str = "image"
+    # A dataset in memory instead of `config.dataset` (benchmarks, notebooks, your own data).
+    dataset: ImageDataset | None = None
 
     @property
     def score(self) -> Score:
@@ -101,7 +103,8 @@ class ImageDomain:
     def search_data(self, config: Any, device: torch.device) -> SearchData:
         """The official training set split in two (train_portion): weights train on the first
         part with crop, flip and (per the plan) Cutout; alpha on the un-augmented rest."""
-        dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
+        dataset = (self.dataset if self.dataset is not None
+                   else load_dataset(config.dataset, config.data_dir, download=config.download))
         if config.max_train_images is not None:
             dataset = subset(dataset, config.max_train_images, None)
         (train_x, train_y), (val_x, val_y) = split_train_val(dataset, config.train_portion)
