@@ -18,11 +18,12 @@ import time
 
 import torch
 
-from rdarts.core.genotype import KNOWN_GENOTYPES, genotype_from_dict
+from rdarts.core.genotype import genotype_from_dict
 from rdarts.domains.image.datasets import random_dataset
+from rdarts.domains.image.genotypes import KNOWN_GENOTYPES
+from rdarts.domains.image.training import Training
 from rdarts.runtime import resolve_device
 from rdarts.search.config import resolve_train
-from rdarts.train.training import Training
 
 WARMUP_STEPS = 2
 

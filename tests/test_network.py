@@ -11,10 +11,12 @@ from rdarts.cli.app import main
 from rdarts.core.genotype import derive, genotype_from_dict, one_hot
 from rdarts.domains.image.network import Network, count_parameters
 from rdarts.domains.image.spaces import BUILTIN_SPACES, get_space
+from rdarts.domains.image.training import build_training
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve, resolve_train
 from rdarts.search.task import run_search
-from rdarts.train.training import build_training, retrain_accuracy, run_training
+from rdarts.train.run import retrain_score as retrain_accuracy
+from rdarts.train.run import run_training
 
 QUICK = {"dataset": "fashion-mnist", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 16,
          "max_train_images": 96, "cutout_length": 8, "device": "cpu"}
@@ -125,7 +127,7 @@ def test_training_run_and_exact_resume(tmp_path, monkeypatch):
 def test_lr_per_step_anneals_within_epochs_and_per_epoch_does_not(monkeypatch):
     import math
 
-    from rdarts.train import training as train_module
+    from rdarts.domains.image import training as train_module
 
     seen: dict[bool, list[float]] = {}
     for per_step in (False, True):

@@ -74,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     from rdarts.core.genotype import load_genotype
     from rdarts.domains.registry import get_domain
     from rdarts.search.config import resolve_train
-    from rdarts.train.training import run_training
+    from rdarts.train.run import run_training
 
     config = resolve_train(args.preset, args.config, config_overrides(args, TrainConfig))
     domain = get_domain()

@@ -28,6 +28,7 @@ from rdarts.experiments.executors import Executor, Job, JobResult, make_executor
 from rdarts.experiments.jobs import SweepJob, expand, select_jobs
 from rdarts.experiments.steps import job_finished, job_results, run_sweep_job
 from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep
+from rdarts.runs.records import JobRecord
 from rdarts.runs.rundir import atomic_write_json, atomic_write_text
 from rdarts.search.config import SearchConfig, TrainConfig
 
@@ -133,8 +134,8 @@ def _execute(jobs: list[SweepJob], out: Path, executor: Executor | str, retries:
         return built.run(work)
 
 
-def _record(job: SweepJob, result: JobResult, out: Path) -> dict[str, Any]:
-    record: dict[str, Any] = {"name": job.name, "status": "done" if result.ok else "failed",
+def _record(job: SweepJob, result: JobResult, out: Path) -> JobRecord:
+    record: JobRecord = {"name": job.name, "status": "done" if result.ok else "failed",
                               "attempts": result.attempts, "seconds": round(result.seconds, 3),
                               "steps": list(job.steps)}
     if result.ok:

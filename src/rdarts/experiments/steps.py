@@ -24,6 +24,7 @@ from rdarts.search.selection import (
     Candidate,
     rdarts_candidates,
     run_selection,
+    same_selection,
     search_job,
     seed_candidates,
 )
@@ -62,10 +63,7 @@ def _finished_run(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     if not run_dir.holds_run():
         return None
     _check_same_config(run_dir, config)
-    if not run_dir.file("result.json").exists():
-        return None
-    result = run_dir.read_json("result.json")
-    return result if result.get("status") == "completed" else None
+    return run_dir.finished_result()
 
 
 def _search_result(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
@@ -92,15 +90,13 @@ def _selection_result(job: dict[str, Any], job_dir: Path) -> dict[str, Any] | No
     if not run_dir.file("config.yaml").exists():
         return None
     existing = run_dir.read_config()
-    expected = {c.name: c.search.to_dict() for c in _candidates(job)}
-    if (existing.get("candidates") != expected
-            or existing.get("retrain") != job["selection"]["retrain"]):
+    expected = {"candidates": {c.name: c.search.to_dict() for c in _candidates(job)},
+                "retrain": job["selection"]["retrain"]}
+    if not same_selection(existing, expected):
         raise RunDirError(f"{run_dir.path} holds a different selection; the sweep file changed "
                           "since it ran: choose another --out")
-    if not run_dir.file("result.json").exists():
-        return None
-    result = run_dir.read_json("result.json")
-    if result.get("status") != "completed" or result.get("protocol") != job["selection"]["label"]:
+    result = run_dir.finished_result()
+    if result is None or result.get("protocol") != job["selection"]["label"]:
         return None
     return result
 
@@ -134,7 +130,7 @@ def _train_config(job: dict[str, Any], genotype: dict[str, Any]) -> dict[str, An
 
 def _train(job: dict[str, Any], genotype: dict[str, Any], path: Path, quiet: bool) -> None:
     from rdarts.core.genotype import genotype_from_dict
-    from rdarts.train.training import run_training
+    from rdarts.train.run import run_training
 
     run_training(train_from_dict(job["evaluate"]), genotype_from_dict(genotype), path,
                  resume=RunDir(path).holds_run(), quiet=quiet)
@@ -204,7 +200,7 @@ def _train_done(job: dict[str, Any], job_dir: Path) -> bool:
 
 def _train_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
     from rdarts.core.genotype import genotype_from_dict
-    from rdarts.train.training import run_training
+    from rdarts.train.run import run_training
 
     settings = dict(job["settings"])
     genotype = genotype_from_dict(settings.pop(GENOTYPE_KEY))

@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from rdarts.errors import RunDirError
+from rdarts.runs.records import MetricsLine
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
              "manifest.json")
@@ -185,14 +186,14 @@ class RunDir:
                               "(expected a mapping)")
         return data
 
-    def append_metrics(self, record: dict[str, Any]) -> None:
+    def append_metrics(self, record: MetricsLine) -> None:
         """Append one JSON line and fsync it: the line is on disk before the checkpoint is."""
         with open(self.metrics, "a") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
-    def read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self) -> list[MetricsLine]:
         """Every record of metrics.jsonl, [] before the first epoch.
 
         A torn last line (a run killed mid-append, or a file read while being appended to) is
@@ -276,6 +277,13 @@ class RunDir:
             raise RunDirError(f"{self.file(name)} does not exist")
         return data
 
+    def finished_result(self) -> dict[str, Any] | None:
+        """THE rule for "is this run finished": its result.json says completed (a diverged,
+        unfinished or partial run gives None)."""
+        result = self.read_json_or("result.json")
+        return result if isinstance(result, dict) and result.get("status") == "completed" \
+            else None
+
     def read_json_or(self, name: str, default: Any = None) -> Any:
         """Like `read_json`, but `default` for a file the run has not written (yet): readers of
         unfinished runs (the report) take a missing result.json as "no result"."""
@@ -295,6 +303,11 @@ RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every", "
 # Settings added after runs were first recorded, with the value every older run had: a
 # config.yaml without them is the same run as one with these values.
 ADDED_SETTINGS: dict[str, Any] = {"domain": "image"}
+
+
+def with_added_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the settings added since it was recorded, at the value it then had."""
+    return {**ADDED_SETTINGS, **config}
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from rdarts.core.genotype import Genotype, genotype_from_dict, save_genotype
 from rdarts.domains.base import Batch, EpochPlan
 from rdarts.errors import RunDirError
+from rdarts.runs.records import MetricsLine, SearchResult
 from rdarts.runs.rundir import RunDir, atomic_write_text
 from rdarts.search.stopping import EarlyStopping, Trigger
 
@@ -51,7 +52,7 @@ class Darts:
              plan: EpochPlan) -> Any:
         return search.darts_step(train_batch, val_batch, plan)
 
-    def end_epoch(self, search: Search, record: dict[str, Any]) -> None:
+    def end_epoch(self, search: Search, record: MetricsLine) -> None:
         """One-shot validation, lambda_max when due, softmax(alpha) and the genotype."""
         record.update(search.evaluate())
         if search.curvature_due():
@@ -82,15 +83,17 @@ class Darts:
     def write_epoch_files(self, search: Search, run_dir: RunDir) -> None:
         save_genotype(self.answer(search), run_dir.file("genotype.json"))
 
-    def summary(self, search: Search, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         """result.json: the method, the answer, the final metrics, the cost, and the test
         regret of the returned genotype when a tabular benchmark is in use."""
         final = records[-1] if records else {}
         keys = [k for k in final if k.startswith(("train_", "val_"))] + ["lambda_max"]
-        result = {"method": search.config.method, "space": search.space.name,
-                  "epochs": search.epochs, "genotype": self.answer(search).to_dict(),
-                  "final": {k: final[k] for k in keys if k in final},
-                  "search_seconds": round(sum(r["seconds"] for r in records), 3)}
+        result: SearchResult = {"method": search.config.method, "space": search.space.name,
+                                "epochs": search.epochs,
+                                "genotype": self.answer(search).to_dict(),
+                                "final": {k: final[k] for k in keys if k in final},
+                                "search_seconds": round(sum(r["seconds"] for r in records), 3),
+                                "score": search.domain.score.to_dict()}
         result.update(search.benchmark_fields(result["genotype"]))
         return result
 
@@ -110,7 +113,7 @@ class DartsEs(Darts):
     def __init__(self, stopping: EarlyStopping) -> None:
         self.stopping = stopping
 
-    def end_epoch(self, search: Search, record: dict[str, Any]) -> None:
+    def end_epoch(self, search: Search, record: MetricsLine) -> None:
         super().end_epoch(search, record)
         if "lambda_max" in record:
             trigger = self.stopping.observe(search.epoch, record["lambda_max"],
@@ -142,7 +145,7 @@ class DartsEs(Darts):
                      f"(ratio {stop['ratio']:.3f})")
         return line
 
-    def summary(self, search: Search, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         result = super().summary(search, records)
         trigger = self.stopping.trigger
         if trigger is None:
@@ -225,7 +228,7 @@ class DartsAda(DartsEs):
     def describe(self) -> str:
         return f"; adapting {self.label} by x{self.eta:g} up to {self.r_max:g}"
 
-    def summary(self, search: Search, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         result = super().summary(search, records)
         result["rollbacks"] = self.rollbacks
         result["ignored_triggers"] = self.ignored_triggers

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from rdarts.core.genotype import Genotype, genotype_from_dict, sample_genotype
 from rdarts.core.objective import scratch_buffers
 from rdarts.domains.base import Batch, EpochPlan
+from rdarts.runs.records import MetricsLine, SearchResult
 from rdarts.search.methods import Darts, regret_text
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class RandomSearchWS(Darts):
         genotype = sample_genotype(search.space, self.generator)
         return search.weight_step(train_batch, plan, genotype)
 
-    def end_epoch(self, search: Search, record: dict[str, Any]) -> None:
+    def end_epoch(self, search: Search, record: MetricsLine) -> None:
         """Every `rs_choose_every` epochs, the choice RS-ws would return if the search stopped
         now (paper Figure 2 follows it over the epochs); scoring leaves the search path as is."""
         every = search.config.rs_choose_every
@@ -126,11 +127,13 @@ class RandomSearchWS(Darts):
         return genotype_from_dict(self.chosen(search)["genotype"],
                                   layouts=search.domain.layouts)
 
-    def summary(self, search: Search, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         best = self.chosen(search)
-        result = {"method": "rs-ws", "space": search.space.name, "epochs": search.epochs,
-                  "genotype": best["genotype"], "rs_ws": best,
-                  "search_seconds": round(sum(r["seconds"] for r in records), 3)}
+        result: SearchResult = {
+            "method": "rs-ws", "space": search.space.name, "epochs": search.epochs,
+            "genotype": best["genotype"], "rs_ws": best,
+            "search_seconds": round(sum(r["seconds"] for r in records), 3),
+            "score": search.domain.score.to_dict()}
         result.update(search.benchmark_fields(result["genotype"]))
         return result
 

@@ -22,9 +22,11 @@ from typing import Any
 import yaml
 
 from rdarts.core.genotype import genotype_from_dict
+from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
-from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text
+from rdarts.runs.records import SelectionResult
+from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text, with_added_settings
 from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
 # Spec section 8: the four strengths R-DARTS tries by default.
@@ -62,21 +64,21 @@ def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str
     from rdarts.search.task import run_search
 
     run_dir = RunDir(out)
-    if run_dir.file("result.json").exists():
-        result = run_dir.read_json("result.json")
-        if result.get("status") == "completed":
-            return result
+    result = run_dir.finished_result()
+    if result is not None:
+        return result
     outcome = run_search(from_dict(config), out, resume=run_dir.holds_run(), quiet=quiet)
     return outcome.result
 
 
 def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str,
-                quiet: bool = True) -> float:
-    """One short retraining on held-out data (an executor job); returns validation accuracy."""
-    from rdarts.train.training import retrain_accuracy
+                quiet: bool = True, domain: str | None = None) -> float:
+    """One short retraining on held-out data (an executor job); returns the domain's
+    validation score (accuracy for images)."""
+    from rdarts.train.run import retrain_score
 
-    return retrain_accuracy(genotype_from_dict(genotype), train_from_dict(config), out,
-                            quiet=quiet)
+    return retrain_score(genotype_from_dict(genotype), train_from_dict(config), out,
+                         quiet=quiet, domain=domain)
 
 
 def _gpus(config: SearchConfig | TrainConfig) -> float:
@@ -97,10 +99,14 @@ def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | 
                     "quiet": quiet})
         for c in candidates])
     found = [(c, r.value) for c, r in zip(candidates, searches, strict=True) if r.ok]
+    domain = candidates[0].search.domain if candidates else None
+    score = get_domain(domain).score
+    key = f"val_{score.name}"
     retrains = executor.run([
         Job(name=f"retrain {c.name}", function=retrain_job, gpus=_gpus(retrain),
             kwargs={"genotype": result["genotype"], "config": retrain.to_dict(),
-                    "out": str(out / "retrain" / c.name), "quiet": quiet})
+                    "out": str(out / "retrain" / c.name), "quiet": quiet,
+                    "domain": domain})
         for c, result in found])
     scores = {c.name: r for (c, _), r in zip(found, retrains, strict=True)}
     records = []
@@ -116,23 +122,45 @@ def run_selection(candidates: list[Candidate], retrain: TrainConfig, out: str | 
             retrained = scores[candidate.name]
             record["retrain_run"] = str(out / "retrain" / candidate.name)
             if retrained.ok:
-                record["val_accuracy"] = retrained.value
+                record[key] = retrained.value
             else:
                 record["error"] = retrained.error
         records.append(record)
-    scored = [r for r in records if "val_accuracy" in r]
+    scored = [r for r in records if key in r]
     if not scored:
         errors = "; ".join(f"{r['name']}: {r.get('error')}" for r in records)
         raise RdartsError(f"no candidate finished its search and retraining ({errors})")
-    chosen = max(scored, key=lambda r: r["val_accuracy"])
-    result = {"protocol": protocol, "status": "completed" if len(scored) == len(records)
-              else "partial", "candidates": records, "chosen": chosen["name"],
-              "genotype": chosen["genotype"], "val_accuracy": chosen["val_accuracy"]}
+    chosen = scored[score.best({i: r[key] for i, r in enumerate(scored)})]
+    status = "completed" if len(scored) == len(records) else "partial"
+    result: SelectionResult = {"protocol": protocol, "status": status, "candidates": records,
+                               "chosen": chosen["name"], "genotype": chosen["genotype"],
+                               "score": score.to_dict()}
+    result[key] = chosen[key]  # type: ignore[literal-required]  # val_<score name>
     if "test_regret" in chosen:
         result["test_regret"] = chosen["test_regret"]
     atomic_write_json(out / "result.json", result)
     atomic_write_json(out / "genotype.json", chosen["genotype"])
     return result
+
+
+def _normalised(config: dict[str, Any]) -> dict[str, Any]:
+    """A selection's config.yaml with every candidate's settings completed by the settings
+    added since older runs were recorded (the same-run rule of rdarts.runs.rundir)."""
+    candidates = config.get("candidates")
+    if not isinstance(candidates, dict):
+        return config
+    return {**config, "candidates": {name: with_added_settings(settings)
+                                     if isinstance(settings, dict) else settings
+                                     for name, settings in candidates.items()}}
+
+
+def same_selection(existing: Any, expected: dict[str, Any]) -> bool:
+    """Whether a selection directory's config.yaml asks for `expected`'s candidates and
+    retraining (THE same-run rule for selections; a protocol key is compared when given)."""
+    if not isinstance(existing, dict):
+        return False
+    keys = set(expected)
+    return {k: v for k, v in _normalised(existing).items() if k in keys} == _normalised(expected)
 
 
 def _prepare(out: Path, protocol: str, candidates: list[Candidate], retrain: TrainConfig) -> None:
@@ -146,7 +174,7 @@ def _prepare(out: Path, protocol: str, candidates: list[Candidate], retrain: Tra
             existing = yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:
             raise RunDirError(f"{path} is unreadable: {error}") from None
-        if existing != config:
+        if not same_selection(existing, config):
             raise RunDirError(f"{out} holds a different selection run; choose another --out")
         return
     if out.exists() and any(out.iterdir()):

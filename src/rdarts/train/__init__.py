@@ -1,0 +1,1 @@
+"""Training a found genotype from scratch (paper Section 2, spec section 10), for any domain."""

@@ -184,6 +184,18 @@ class ImageDomain:
 
         return table_for_search(config.regret_table, space, config.dataset)
 
+    def training(self, config: Any, genotype: Genotype) -> Any:
+        """Training `genotype` from scratch (spec section 10): an epoch task for the driver."""
+        from rdarts.domains.image.training import build_training
+
+        return build_training(config, genotype)
+
+    def add_benchmark_commands(self, benchmarks: Any) -> None:
+        """`rdarts bench s5 build|show|lookup`."""
+        from rdarts.domains.image.bench_cli import add_benchmark_commands
+
+        add_benchmark_commands(benchmarks)
+
     def epoch_text(self, record: Mapping[str, Any]) -> str:
         """The epoch line's training and one-shot validation part."""
         text = f"train loss {record['train_loss']:.3f} acc {record['train_accuracy']:.3f}"

@@ -1,4 +1,4 @@
-"""Training a genotype from scratch: the final evaluation and short selection runs.
+"""Training an image genotype from scratch: the final evaluation and short selection runs.
 
 Spec section 10 / DARTS: SGD (lr 0.025, momentum 0.9, weight decay 3e-4) with cosine annealing
 to 0, gradient clipping at 5, batch 96, Cutout 16 px, drop path ramping 0 -> 0.2 on every
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ from rdarts.domains.image.loading import load_dataset
 from rdarts.domains.image.network import Network, count_parameters
 from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches
 from rdarts.errors import DivergenceError
-from rdarts.runs.driver import Outcome, run_epochs
+from rdarts.runs.records import MetricsLine, TrainingResult
 from rdarts.runs.rundir import RunDir
 from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from rdarts.schedules import cosine_lr, linear_ramp
@@ -192,7 +191,7 @@ class Training:
     def write_epoch_files(self, run_dir: RunDir) -> None:
         """Training has no per-epoch files besides metrics and the checkpoint."""
 
-    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(self, records: list[MetricsLine]) -> TrainingResult:
         """The last epoch's error (the paper's convention), parameters and time."""
         final = records[-1] if records else {}
         errors: dict[str, float | None] = {}
@@ -227,31 +226,3 @@ def build_training(config: TrainConfig, genotype: Genotype) -> Training:
     device = resolve_device(config.device)
     dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
     return Training(config, genotype, dataset, device)
-
-
-def run_training(config: TrainConfig, genotype: Genotype, out: str | Path, *,
-                 resume: bool = False, overwrite: bool = False, quiet: bool = False) -> Outcome:
-    """Train `genotype` from scratch into the run directory `out` (or continue it)."""
-    training = build_training(config, genotype)
-    run_config = {**config.to_dict(), "genotype": genotype.to_dict()}
-    return run_epochs(training, run_config, config.seed, out, resume=resume,
-                      overwrite=overwrite, quiet=quiet)
-
-
-def retrain_accuracy(genotype: Genotype, config: TrainConfig, out: str | Path, *,
-                     quiet: bool = True) -> float:
-    """Validation accuracy of a short retraining on held-out training data (spec section 8).
-
-    Used by the selection protocol: `config` is forced to `eval="holdout"`, so the test set is
-    never looked at. Resumes an unfinished run in `out`; a finished one is read back.
-    """
-    from dataclasses import replace
-
-    holdout = replace(config, eval="holdout")
-    run_dir = RunDir(out)
-    if run_dir.file("result.json").exists():
-        result = run_dir.read_json("result.json")
-        if result.get("status") == "completed" and "val_accuracy" in result:
-            return float(result["val_accuracy"])
-    outcome = run_training(holdout, genotype, out, resume=run_dir.holds_run(), quiet=quiet)
-    return float(outcome.result["val_accuracy"])
