@@ -46,7 +46,8 @@ def test_selection_picks_the_best_validation_score(tmp_path, monkeypatch):
     monkeypatch.setattr(selection, "search_job", lambda config, out, quiet: {
         "genotype": _some_genotype(), "status": "completed"})
     monkeypatch.setattr(selection, "retrain_job",
-                        lambda genotype, config, out, quiet: scores[out.rsplit("/", 1)[1]])
+                        lambda genotype, config, out, quiet, domain=None:
+                        scores[out.rsplit("/", 1)[1]])
     base = resolve(overrides=TINY)
     candidates = [Candidate(name, base, {"seed": i}) for i, name in enumerate(scores)]
     result = run_selection(candidates, resolve_train("quick", overrides=RETRAIN), tmp_path / "s",
