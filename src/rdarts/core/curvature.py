@@ -277,7 +277,7 @@ def dominant_entries(
 ) -> list[tuple[str, float]]:
     """The k alpha entries with the largest |component| of the eigenvector, largest first.
 
-    `names` label the flat entries, e.g. `rdarts.supernet.alpha_entry_names(space)`.
+    `names` label the flat entries, e.g. `rdarts.core.alpha.alpha_entry_names(space)`.
     """
     v = eigenvector.detach().reshape(-1).cpu()
     if v.numel() != len(names):

@@ -173,7 +173,7 @@ class Training:
             record[f"{name}_accuracy"] = correct / count
         return record
 
-    # ---- the driver's interface (rdarts.driver.EpochTask) -------------------------------
+    # ---- the driver's interface (rdarts.runs.driver.EpochTask) -------------------------------
     def describe(self) -> str:
         return (f"train: {self.parameters / 1e6:.3f}M parameters, dataset {self.dataset.name} "
                 f"(eval on {' and '.join(self.eval_names)}), {self.epochs} epochs x "
