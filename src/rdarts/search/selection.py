@@ -24,7 +24,7 @@ import yaml
 from rdarts.core.genotype import genotype_from_dict
 from rdarts.errors import RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
-from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text
+from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text, check_out
 from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
 # Spec section 8: the four strengths R-DARTS tries by default.
@@ -140,6 +140,7 @@ def _prepare(out: Path, protocol: str, candidates: list[Candidate], retrain: Tra
     config = {"protocol": protocol,
               "candidates": {c.name: c.search.to_dict() for c in candidates},
               "retrain": retrain.to_dict()}
+    check_out(out)
     path = out / "config.yaml"
     if path.exists():
         try:

@@ -30,7 +30,7 @@ from typing import Any
 
 from rdarts.core.genotype import Genotype, genotype_from_dict
 from rdarts.core.space import CellSpace
-from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
+from rdarts.errors import BenchmarkError, ConfigError, GenotypeError, did_you_mean
 from rdarts.userfiles import read_user_file
 
 OPS = ("sep_conv_3x3", "skip_connect", "max_pool_3x3")
@@ -192,6 +192,39 @@ class Entry:
 
 
 ARCHITECTURE_BY_KEY = {arch.key: arch for arch in architectures()}
+KEY_FORM = "NORMAL0.NORMAL1-REDUCE0.REDUCE1 (e.g. sep.skip-pool.sep)"
+
+
+def architecture_from_key(key: str) -> Architecture:
+    """The architecture an S5 key names; BenchmarkError saying whether `key` is malformed or
+    names an op outside S5, with the valid form."""
+    if key in ARCHITECTURE_BY_KEY:
+        return ARCHITECTURE_BY_KEY[key]
+    cells = [cell.split(".") for cell in key.split("-")]
+    if len(cells) != 2 or any(len(ops) != 2 or not all(ops) for ops in cells):
+        raise BenchmarkError(f"{key!r} is neither a file nor a well-formed S5 architecture "
+                             f"key: a key is {KEY_FORM}, each op sep, skip or pool")
+    unknown = next(op for ops in cells for op in ops if op not in LONG)
+    short = ", ".join(f"{name} ({op})" for name, op in LONG.items())
+    raise BenchmarkError(f"{unknown!r} in {key!r} is not an S5 op{did_you_mean(unknown, LONG)}: "
+                         f"the S5 ops are {short}; a key is {KEY_FORM}")
+
+
+def s5_genotype(reference: str) -> Genotype:
+    """A genotype file, a run directory, a published name or an S5 architecture key.
+
+    A reference that names no existing path, has no .json suffix and no folder in it is read
+    as a key, so that a mistyped key is reported as one (not as a missing file).
+    """
+    from rdarts.domains.image.genotypes import KNOWN_GENOTYPES, load_image_genotype
+
+    if reference in ARCHITECTURE_BY_KEY:
+        return ARCHITECTURE_BY_KEY[reference].genotype
+    path = Path(reference)
+    if (path.exists() or reference in KNOWN_GENOTYPES or path.suffix == ".json"
+            or len(path.parts) > 1):
+        return load_image_genotype(reference)
+    return architecture_from_key(reference).genotype
 
 
 def _number(value: Any, where: str, low: float = 0.0, high: float = math.inf) -> float:
