@@ -11,6 +11,7 @@ import argparse
 import json
 
 from rdarts.cli.flags import TRAIN_HELP, Commands, _add_config_flags, config_overrides
+from rdarts.errors import GenotypeError
 from rdarts.search.config import HESSIAN_MODES, TRAIN_PRESETS, TrainConfig
 
 
@@ -73,12 +74,18 @@ def add_parser(commands: Commands) -> None:
 def _train(args: argparse.Namespace) -> int:
     from rdarts.core.genotype import load_genotype
     from rdarts.domains.registry import get_domain
+    from rdarts.runs.rundir import RunDir
     from rdarts.search.config import resolve_train
     from rdarts.train.run import run_training
 
     config = resolve_train(args.preset, args.config, config_overrides(args, TrainConfig))
+    RunDir(args.out).check(None, resume=args.resume, overwrite=args.overwrite)
     domain = get_domain()
     genotype = load_genotype(args.genotype, domain.known_genotypes, domain.layouts)
+    try:
+        domain.check_genotype(genotype)
+    except GenotypeError as error:
+        raise GenotypeError(f"genotype {args.genotype}: {error}") from None
     outcome = run_training(config, genotype, args.out, resume=args.resume,
                            overwrite=args.overwrite, quiet=args.quiet)
     result = outcome.result

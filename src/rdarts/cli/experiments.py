@@ -13,12 +13,14 @@ from rdarts.cli.flags import Commands
 
 def add_parser(commands: Commands) -> None:
     """`sweep` and `report`: experiment grids and what they produced."""
+    from rdarts.experiments.sweepfile import shipped_sweeps
+
     sweep = commands.add_parser(
         "sweep", help="run an experiment grid as independent jobs (local or Ray)",
         description="Expand a sweep file's grid into jobs (search, evaluation, analyses, or "
                     "selection) and run each as an independent job with its own run "
                     "directory; a rerun skips finished jobs and resumes unfinished ones. "
-                    "Shipped sweeps: table1, table2_fig4_drop_path, fig5_l2, table5, tiny.",
+                    f"Shipped sweeps: {', '.join(shipped_sweeps())}.",
     )
     sweep.add_argument("sweep", metavar="SWEEP", help="a sweep YAML file or a shipped name")
     sweep.add_argument("--out", help="sweep directory (default: sweeps/<name>)")
@@ -27,7 +29,7 @@ def add_parser(commands: Commands) -> None:
     sweep.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     sweep.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
     sweep.add_argument("--retries", type=int, default=1,
-                       help="extra attempts for a failed job (1)")
+                       help="extra attempts for a failed job")
     sweep.add_argument("--only", help="comma-separated shell patterns of job names to run")
     sweep.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
     sweep.add_argument("--verbose", action="store_true", help="show every job's epochs")

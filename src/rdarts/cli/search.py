@@ -51,14 +51,14 @@ def add_parser(commands: Commands) -> None:
         selection.add_argument("--config", help="YAML file of search settings")
         if name == "rdarts":
             selection.add_argument("--regularizer", choices=("l2", "dp"), default="l2",
-                                   help="the regulariser R-DARTS varies (l2)")
+                                   help="the regulariser R-DARTS varies")
             selection.add_argument("--values", type=float, nargs="+",
                                    help="the strengths to try (default: the paper's four)")
         else:
             selection.add_argument("--seeds", type=int, default=4,
-                                   help="number of searches, seeds --seed, --seed + 1, ... (4)")
+                                   help="number of searches, seeds --seed, --seed + 1, ...")
         selection.add_argument("--retrain-preset", choices=sorted(TRAIN_PRESETS),
-                               default="quick", help="settings of the short retraining (quick)")
+                               default="quick", help="settings of the short retraining")
         selection.add_argument("--retrain-epochs", type=int,
                                help="epochs of the short retraining (DARTS used 100 on "
                                     "CIFAR-10)")
@@ -67,17 +67,19 @@ def add_parser(commands: Commands) -> None:
         selection.add_argument("--address", help="Ray cluster address (default: a local Ray)")
         selection.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
         selection.add_argument("--retries", type=int, default=0,
-                               help="extra attempts for a failed job (0)")
+                               help="extra attempts for a failed job")
         selection.add_argument("--quiet", action="store_true", help="less output")
         _add_config_flags(selection)
         selection.set_defaults(handler=_selection, protocol=name)
 
 
 def _search(args: argparse.Namespace) -> int:
+    from rdarts.runs.rundir import RunDir
     from rdarts.search.config import resolve
     from rdarts.search.task import run_search
 
     config = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
+    RunDir(args.out).check(config.to_dict(), resume=args.resume, overwrite=args.overwrite)
     outcome = run_search(config, args.out, resume=args.resume, overwrite=args.overwrite,
                          quiet=args.quiet)
     print(f"genotype:\n{outcome.genotype}")
@@ -87,10 +89,12 @@ def _search(args: argparse.Namespace) -> int:
 
 def _selection(args: argparse.Namespace) -> int:
     from rdarts.experiments.executors import make_executor
+    from rdarts.runs.rundir import check_out
     from rdarts.search.config import resolve, resolve_train
     from rdarts.search.selection import rdarts_candidates, run_selection, seed_candidates
 
     base = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
+    check_out(args.out)
     if args.protocol == "rdarts":
         values = tuple(args.values) if args.values else None
         candidates = rdarts_candidates(base, args.regularizer, values)

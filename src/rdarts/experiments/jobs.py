@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rdarts.errors import ConfigError
+from rdarts.errors import ConfigError, GenotypeError
 from rdarts.experiments.sweepfile import (
     GENOTYPE_KEY,
     PresetSpec,
@@ -153,6 +153,10 @@ def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
     genotype = (genotype_from_dict(reference, where=f"job {name}")
                 if isinstance(reference, dict)
                 else load_genotype(reference, get_domain().known_genotypes, get_domain().layouts))
+    try:
+        get_domain().check_genotype(genotype)
+    except GenotypeError as error:
+        raise GenotypeError(f"job {name}: {error}") from None
     config = resolve_train(sweep.preset, None, overrides)
     return SweepJob(name=name, kind="train",
                     settings={**config.to_dict(), GENOTYPE_KEY: genotype.to_dict()},

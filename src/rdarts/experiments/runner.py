@@ -29,7 +29,7 @@ from rdarts.experiments.jobs import SweepJob, expand, select_jobs
 from rdarts.experiments.steps import job_finished, job_results, run_sweep_job
 from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep
 from rdarts.runs.records import JobRecord
-from rdarts.runs.rundir import atomic_write_json, atomic_write_text
+from rdarts.runs.rundir import atomic_write_json, atomic_write_text, check_out
 from rdarts.search.config import SearchConfig, TrainConfig
 
 Log = Callable[[str], None]
@@ -43,6 +43,7 @@ def _stderr(line: str) -> None:
 
 def _prepare_out(out: Path, sweep: Sweep) -> None:
     """Write OUT/sweep.yaml, or check that OUT holds this sweep (rerun, or an extended grid)."""
+    check_out(out)
     path = out / "sweep.yaml"
     if path.exists():
         try:

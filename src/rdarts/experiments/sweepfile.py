@@ -43,10 +43,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rdarts.errors import ConfigError
+from rdarts.errors import ConfigError, did_you_mean
 from rdarts.search.config import PRESETS, TRAIN_PRESETS, TrainConfig, normalise_keys
+from rdarts.userfiles import parse_user_text
 
 KINDS = ("search", "selection", "train")
 GENOTYPE_KEY = "genotype"
@@ -136,8 +135,9 @@ def _read_sweep_text(path: str | Path) -> tuple[str, str]:
         shipped = resources.files("rdarts") / "sweeps" / f"{name.removesuffix('.yaml')}.yaml"
         if shipped.is_file():
             return shipped.read_text(), f"sweep {name.removesuffix('.yaml')}"
-    raise ConfigError(f"sweep file {path} does not exist; shipped sweeps: "
-                      f"{', '.join(shipped_sweeps())}")
+    raise ConfigError(f"sweep file {path} does not exist"
+                      f"{did_you_mean(name.removesuffix('.yaml'), shipped_sweeps())}; "
+                      f"shipped sweeps: {', '.join(shipped_sweeps())}")
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -147,10 +147,8 @@ def load_sweep(path: str | Path) -> Sweep:
     naming the key; value ranges are checked when `expand` resolves each job.
     """
     text, source = _read_sweep_text(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source} is not valid YAML: {error}") from None
+    where = source if source.startswith("sweep ") else f"sweep file {source}"
+    data = parse_user_text(text, where, "YAML", ConfigError)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sweep keys, got {data!r}")
     return sweep_from_dict(data, source, default_name=Path(str(path)).stem)

@@ -50,6 +50,7 @@ from rdarts.report.tables import (
     table_rows,
     write_csv,
 )
+from rdarts.runs.rundir import check_out
 
 MAX_RUN_FIGURES = 12  # alpha heat maps and cell diagrams are drawn for this many search runs
 
@@ -236,6 +237,7 @@ def build_report(inputs: list[str | Path], out: str | Path) -> dict[str, Any]:
     roots = [Path(p).expanduser() for p in inputs]
     if not roots:
         raise RdartsError("rdarts report needs at least one run or sweep directory")
+    check_out(out)
     runs = find_runs(roots)
     if runs.count == 0:
         raise RdartsError("no rdarts runs (folders with config.yaml) found under: "

@@ -34,7 +34,11 @@ _MISSING = object()  # read_json's marker for "no such file"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers and crashes see the old or the new file."""
+    """Replace `path` with `data` so that readers and crashes see the old or the new file.
+
+    A write that fails (a full disk) leaves the old file; the OSError then names `path`,
+    which the bare write and fsync errors do not.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,10 +48,34 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def check_out(path: str | Path, flag: str = "--out") -> None:
+    """Refuse (RunDirError) an output directory that cannot be made or written: `path` is a
+    file, lies under a file, or its nearest existing folder is read-only for us. Nothing is
+    created, so a command can check its output before any slow work and leave no trace."""
+    path = Path(path).expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"{flag} {path} exists and is not a directory")
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    except OSError as error:  # a folder on the way that we may not look into
+        raise RunDirError(f"{flag} {path} is not accessible: {error.strerror}") from None
+    if not existing.is_dir():
+        raise RunDirError(f"{flag} {path} lies under {existing}, which is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "it" if existing == path else f"its parent {existing}"
+        raise RunDirError(f"{flag} {path} is not writable: {what} is read-only or belongs to "
+                          "another user")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -135,35 +163,47 @@ class RunDir:
     def holds_run(self) -> bool:
         return self.file("config.yaml").exists()
 
-    def prepare(self, config: dict[str, Any], *, resume: bool, overwrite: bool) -> bool:
-        """Make the directory ready; return True when a checkpoint should be resumed.
-
-        Refuses (RunDirError) to touch a directory that holds another run, or anything that is
-        not a run, unless told to; never deletes files it did not write.
-        """
+    def check(self, config: dict[str, Any] | None, *, resume: bool, overwrite: bool) -> None:
+        """Refuse (RunDirError) what `prepare` would refuse, writing nothing: contradicting
+        flags, an --out that cannot be a directory of ours, a directory that holds another run
+        (or anything that is not a run). With `config` None the same-run rule is left to
+        `prepare`, so callers can check before they know the run's full configuration."""
         if resume and overwrite:
             raise RunDirError("--resume and --overwrite contradict each other; choose one")
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"--out {self.path} exists and is not a directory")
+        check_out(self.path)
         if self.holds_run():
             existing = self.read_config()
-            if overwrite:
-                self._clear()
-            elif resume:
+            if overwrite or (resume and config is None):
+                return
+            if resume:
                 _check_same_run(existing, config, self.path)
-                return self.checkpoint.exists()
-            else:
+                return
+            hint = ""
+            if config is not None:
                 same = differences(existing, config) == []
-                hint = ("use --resume to continue it" if same else "it holds a different run")
-                raise RunDirError(
-                    f"{self.path} already holds a run ({hint}); pass --resume or --overwrite, "
-                    "or choose another --out"
-                )
-        elif self.path.exists() and any(self.path.iterdir()):
+                hint = " (use --resume to continue it)" if same else " (it holds a different run)"
+            raise RunDirError(
+                f"{self.path} already holds a run{hint}; pass --resume or --overwrite, "
+                "or choose another --out"
+            )
+        if self.path.exists() and any(self.path.iterdir()):
             raise RunDirError(
                 f"{self.path} is not empty and holds no rdarts run (no config.yaml); "
                 "refusing to write into it"
             )
+
+    def prepare(self, config: dict[str, Any], *, resume: bool, overwrite: bool) -> bool:
+        """Make the directory ready; return True when a checkpoint should be resumed.
+
+        Refuses (RunDirError, see `check`) to touch a directory that holds another run, or
+        anything that is not a run, unless told to; never deletes files it did not write.
+        """
+        self.check(config, resume=resume, overwrite=overwrite)
+        if self.holds_run():
+            if overwrite:
+                self._clear()
+            elif resume:
+                return self.checkpoint.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.file("config.yaml"), yaml.safe_dump(config, sort_keys=False))
         return False

@@ -7,12 +7,13 @@ The fully resolved configuration is written to the run directory as config.yaml.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from rdarts.domains.registry import domain_names
-from rdarts.errors import ConfigError
+from rdarts.errors import ConfigError, did_you_mean
 from rdarts.userfiles import read_user_file
 
 SECOND_ORDER_METHODS = ("finite-difference", "exact")
@@ -151,7 +152,54 @@ def _field_types(cls: type) -> dict[str, str]:
     return {f.name: str(f.type) for f in fields(cls)}
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding, which the data pipelines use, takes [0, 2**32)
+
+
+def _in_unit(value: float) -> bool:
+    return 0.0 <= value < 1.0
+
+
+def _optimiser_checks(config: SearchConfig | TrainConfig) -> list[tuple[bool, str]]:
+    """The weight optimiser, augmentation and seed settings both configs share."""
+    return [
+        (config.lr > 0, f"lr must be > 0, got {config.lr}"),
+        (config.lr_min >= 0, f"lr_min must be >= 0, got {config.lr_min}"),
+        (config.lr_min <= config.lr,
+         f"lr_min must not exceed lr (the cosine schedule anneals from lr down to lr_min), "
+         f"got lr_min {config.lr_min} > lr {config.lr}"),
+        (_in_unit(config.momentum), f"momentum must be in [0, 1), got {config.momentum}"),
+        (config.weight_decay >= 0, f"weight_decay must be >= 0, got {config.weight_decay}"),
+        (config.grad_clip > 0, f"grad_clip must be > 0, got {config.grad_clip}"),
+        (config.crop_padding >= 0, f"crop_padding must be >= 0, got {config.crop_padding}"),
+        (config.cutout_length >= 0, f"cutout_length must be >= 0, got {config.cutout_length}"),
+        (0 <= config.seed <= MAX_SEED, f"seed must be in [0, 2**32 - 1], got {config.seed}"),
+    ]
+
+
+def _check_finite(config: SearchConfig | TrainConfig) -> None:
+    """No setting may be NaN or infinite (YAML reads .nan and .inf as floats)."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field.name} must be a finite number, got {value}")
+
+
+def _raise_first(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def _check_stopping(config: SearchConfig) -> None:
+    """The DARTS-ES preset and overrides, by the stopping rule's own checks."""
+    from rdarts.search.stopping import rule_from_options
+
+    rule_from_options(config.es_preset, window=config.es_window, lag=config.es_lag,
+                      threshold=config.es_threshold, burn_in=config.es_burn_in)
+
+
 def _check_range(config: SearchConfig) -> None:
+    _check_finite(config)
     checks = [
         (config.epochs >= 1, "epochs must be >= 1"),
         (config.layers >= 3, "layers must be >= 3 (two reduction cells and a normal one)"),
@@ -182,13 +230,21 @@ def _check_range(config: SearchConfig) -> None:
         (config.rs_choose_every >= 0, "rs_choose_every must be >= 0"),
         (config.max_train_images is None or config.max_train_images >= 2,
          "max_train_images must be >= 2"),
-        (config.lr > 0 and config.arch_lr > 0, "learning rates must be positive"),
+        *_optimiser_checks(config),
+        (config.arch_lr > 0, f"arch_lr must be > 0, got {config.arch_lr}"),
+        (_in_unit(config.arch_beta1), f"arch_beta1 must be in [0, 1), got {config.arch_beta1}"),
+        (_in_unit(config.arch_beta2), f"arch_beta2 must be in [0, 1), got {config.arch_beta2}"),
+        (config.arch_weight_decay >= 0,
+         f"arch_weight_decay must be >= 0, got {config.arch_weight_decay}"),
+        (config.val_batches is None or config.val_batches >= 1,
+         f"val_batches must be >= 1 (leave it unset for all), got {config.val_batches}"),
+        (config.ada_max is None or config.ada_max > 0,
+         f"ada_max must be > 0, got {config.ada_max}"),
         (config.device in ("auto", "cpu") or config.device.startswith("cuda"),
          f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    _raise_first(checks)
+    _check_stopping(config)
 
 
 def _coerce(types: dict[str, str], name: str, value: Any) -> Any:
@@ -223,7 +279,8 @@ def normalise_keys(values: dict[str, Any], where: str,
         name = str(key).replace("-", "_")
         if name not in types:
             known = ", ".join(sorted(types))
-            raise ConfigError(f"{where}: unknown option {key!r}; known options: {known}")
+            raise ConfigError(f"{where}: unknown option {key!r}{did_you_mean(name, types)}; "
+                              f"known options: {known}")
         out[name] = _coerce(types, name, value)
     return out
 
@@ -243,7 +300,8 @@ def _layered(cls: type, presets: dict[str, dict[str, Any]], preset: str | None,
     values: dict[str, Any] = {}
     if preset is not None:
         if preset not in presets:
-            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
+            raise ConfigError(f"unknown preset {preset!r}{did_you_mean(preset, presets)}; "
+                              f"known: {', '.join(presets)}")
         values.update(presets[preset])
     if config_file is not None:
         values.update(load_config_file(config_file, cls))
@@ -267,6 +325,7 @@ def from_dict(data: dict[str, Any]) -> SearchConfig:
 
 
 def _check_train_range(config: TrainConfig) -> None:
+    _check_finite(config)
     checks = [
         (config.epochs >= 1, "epochs must be >= 1"),
         (config.layers >= 3, "layers must be >= 3"),
@@ -279,12 +338,11 @@ def _check_train_range(config: TrainConfig) -> None:
         (config.auxiliary_weight >= 0, "auxiliary_weight must be >= 0"),
         (config.max_train_images is None or config.max_train_images >= 2,
          "max_train_images must be >= 2"),
+        *_optimiser_checks(config),
         (config.device in ("auto", "cpu") or config.device.startswith("cuda"),
          f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    _raise_first(checks)
 
 
 def resolve_train(preset: str | None = None, config_file: str | Path | None = None,

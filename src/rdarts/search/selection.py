@@ -26,7 +26,13 @@ from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
 from rdarts.runs.records import SelectionResult
-from rdarts.runs.rundir import RunDir, atomic_write_json, atomic_write_text, with_added_settings
+from rdarts.runs.rundir import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    check_out,
+    with_added_settings,
+)
 from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
 # Spec section 8: the four strengths R-DARTS tries by default.
@@ -168,6 +174,7 @@ def _prepare(out: Path, protocol: str, candidates: list[Candidate], retrain: Tra
     config = {"protocol": protocol,
               "candidates": {c.name: c.search.to_dict() for c in candidates},
               "retrain": retrain.to_dict()}
+    check_out(out)
     path = out / "config.yaml"
     if path.exists():
         try:

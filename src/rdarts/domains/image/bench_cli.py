@@ -27,25 +27,26 @@ def add_benchmark_commands(benchmarks: Any) -> None:
                     "about 3 hours on 2 CPU cores with --executor ray) and paper (CIFAR-10 "
                     "with the paper's evaluation settings, for GPU clusters).")
     build.add_argument("--protocol", choices=("cpu", "paper"), default="cpu",
-                       help="training protocol (cpu)")
+                       help="training protocol")
     build.add_argument("--out", help="sweep directory (default: sweeps/s5-PROTOCOL)")
     build.add_argument("--table-out", help="table file (default: OUT/s5-PROTOCOL.json)")
     build.add_argument("--progress", metavar="FILE",
-                       help="record of finished trainings (default OUT/progress.json): "
+                       help="record of finished trainings (default: OUT/progress.json): "
                             "trainings it lists are not run again, in any --out, so keeping "
                             "this small file is enough to continue a build elsewhere")
     build.add_argument("--max-jobs", type=int, metavar="N",
                        help="train at most N of the remaining trainings this time (0: only "
                             "record what OUT has finished into the progress file)")
-    build.add_argument("--data-dir", help="dataset folder (cpu: default "
+    build.add_argument("--data-dir", help="dataset folder (default with --protocol cpu: "
                                           "/usr/share/datasets/fashion-mnist)")
-    build.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
-    build.add_argument("--seeds", type=int, help="seeds per architecture (protocol's: 2)")
+    build.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    build.add_argument("--seeds", type=int,
+                       help="seeds per architecture (default: the protocol's, 2)")
     build.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="one training after another here, or Ray tasks (1 CPU each)")
     build.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     build.add_argument("--max-parallel", type=int, help="Ray: trainings in flight at once")
-    build.add_argument("--retries", type=int, default=1, help="extra attempts per training (1)")
+    build.add_argument("--retries", type=int, default=1, help="extra attempts per training")
     build.add_argument("--verbose", action="store_true", help="show every training's epochs")
     build.set_defaults(handler=_bench_build)
     show = actions.add_parser("show", help="the table's spread and its best architectures",
@@ -55,7 +56,7 @@ def add_benchmark_commands(benchmarks: Any) -> None:
     source.add_argument("--table", help="a table file (default: the shipped cpu table)")
     source.add_argument("--progress", metavar="FILE",
                         help="a build's progress file: the architectures finished so far")
-    show.add_argument("--top", type=int, default=10, help="architectures to list (10)")
+    show.add_argument("--top", type=int, default=10, help="architectures to list")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=_bench_show)
     lookup = actions.add_parser("lookup", help="a genotype's table entry and test regret",
@@ -147,14 +148,10 @@ def _print_entries(entries: list, summary: dict, top: int) -> None:
 
 
 def _bench_lookup(args: argparse.Namespace) -> int:
-    from rdarts.domains.image.genotypes import load_image_genotype as load_genotype
-    from rdarts.domains.image.s5 import ARCHITECTURE_BY_KEY, load_table
+    from rdarts.domains.image.s5 import load_table, s5_genotype
 
     table = load_table(args.table)
-    if args.genotype in ARCHITECTURE_BY_KEY:
-        genotype = ARCHITECTURE_BY_KEY[args.genotype].genotype
-    else:
-        genotype = load_genotype(args.genotype)
+    genotype = s5_genotype(args.genotype)
     entry = table.entry(genotype)
     print(json.dumps({**table.lookup(genotype), "test_error_std": entry.test_error_std,
                       "val_error_std": entry.val_error_std, "parameters": entry.parameters,

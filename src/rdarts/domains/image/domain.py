@@ -24,8 +24,10 @@ from rdarts.domains.image import spaces
 from rdarts.domains.image.datasets import ImageDataset, split_train_val, subset
 from rdarts.domains.image.genotypes import KNOWN_GENOTYPES
 from rdarts.domains.image.loading import load_dataset
+from rdarts.domains.image.ops import OP_NAMES
 from rdarts.domains.image.stream import Augmentation, BatchStream, evaluation_batches, normalize
 from rdarts.domains.image.supernet import Supernet
+from rdarts.errors import GenotypeError, did_you_mean
 from rdarts.schedules import cosine_lr, linear_ramp
 
 
@@ -205,7 +207,16 @@ class ImageDomain:
         return text
 
     def check_genotype(self, genotype: Genotype) -> None:
-        """Image genotypes have a normal and a reduction cell."""
+        """Image genotypes have a normal and a reduction cell (the layouts check that when
+        reading one) whose ops the image networks can build: GenotypeError naming the first op
+        that is not one of ops.OP_NAMES, and the known ones."""
+        for cell_type, nodes in genotype.cells.items():
+            for node, edges in enumerate(nodes):
+                for op, _ in edges:
+                    if op not in OP_NAMES:
+                        raise GenotypeError(
+                            f"unknown op {op!r} in node {node} of the {cell_type} cell"
+                            f"{did_you_mean(op, OP_NAMES)}; known ops: {', '.join(OP_NAMES)}")
 
 
 IMAGE = ImageDomain()

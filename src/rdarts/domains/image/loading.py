@@ -25,7 +25,7 @@ from rdarts.domains.image.formats import (
     load_svhn,
 )
 from rdarts.domains.image.imagefolder import load_imagefolder
-from rdarts.errors import DataError
+from rdarts.errors import DataError, did_you_mean
 
 __all__ = [
     "DATASET_NAMES",
@@ -58,7 +58,8 @@ def load_dataset(
         return load_imagefolder(key, Path(path).expanduser())
     loader = _LOADERS.get(key.lower())
     if loader is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_NAMES))}")
+        raise DataError(f"unknown dataset {name!r}{did_you_mean(key.lower(), _LOADERS)}; "
+                        f"known: {', '.join(sorted(DATASET_NAMES))}")
     root = None if data_dir is None else Path(data_dir).expanduser()
     return loader(root, download)
 

@@ -20,7 +20,6 @@ inside the package.
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -28,80 +27,32 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rdarts.core.genotype import Genotype, genotype_from_dict
+from rdarts.core.genotype import Genotype
 from rdarts.core.space import CellSpace
+from rdarts.domains.image.s5_keys import (
+    ARCHITECTURE_BY_KEY,
+    ARCHITECTURES,
+    KEY_FORM,
+    LONG,
+    OPS,
+    SHORT,
+    Architecture,
+    architecture_from_key,
+    architecture_key,
+    architectures,
+    fits_s5,
+    s5_genotype,
+)
 from rdarts.errors import BenchmarkError, ConfigError, GenotypeError
 from rdarts.userfiles import read_user_file
 
-OPS = ("sep_conv_3x3", "skip_connect", "max_pool_3x3")
-SHORT = {"sep_conv_3x3": "sep", "skip_connect": "skip", "max_pool_3x3": "pool"}
-LONG = {short: op for op, short in SHORT.items()}
-ARCHITECTURES = len(OPS) ** 4
+__all__ = ["ARCHITECTURES", "ARCHITECTURE_BY_KEY", "KEY_FORM", "LONG", "OPS", "SHORT",
+           "Architecture", "S5Table", "architecture_from_key", "architecture_key",
+           "architectures", "fits_s5", "load_table", "s5_genotype", "table_for_search"]
+
 TABLE_FORMAT = "rdarts-s5-table"
 TABLE_VERSION = 1
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-# ---- architectures ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """One of the 81: its key, its index and its genotype."""
-
-    key: str
-    index: int
-    genotype: Genotype
-
-
-def _genotype(normal: tuple[str, str], reduce: tuple[str, str]) -> Genotype:
-    return Genotype(normal=(((normal[0], 0), (normal[1], 1)),),
-                    reduce=(((reduce[0], 0), (reduce[1], 1)),))
-
-
-def architectures() -> list[Architecture]:
-    """All 81 architectures in index order."""
-    found = []
-    for index, (n0, n1, r0, r1) in enumerate(itertools.product(OPS, repeat=4)):
-        key = f"{SHORT[n0]}.{SHORT[n1]}-{SHORT[r0]}.{SHORT[r1]}"
-        found.append(Architecture(key, index, _genotype((n0, n1), (r0, r1))))
-    return found
-
-
-def _cell_key(genotype: Genotype, cell_type: str) -> str:
-    nodes = genotype.cell(cell_type)
-    if len(nodes) != 1:
-        raise GenotypeError(f"an S5 genotype has 1 node per cell; the {cell_type} cell has "
-                            f"{len(nodes)}")
-    by_source: dict[int, str] = {}
-    for op, source in nodes[0]:
-        if source not in (0, 1) or source in by_source:
-            raise GenotypeError(f"the S5 node takes one edge from each of c_(k-2) and c_(k-1); "
-                                f"the {cell_type} cell has {list(nodes[0])}")
-        if op not in SHORT:
-            raise GenotypeError(f"op {op!r} of the {cell_type} cell is not an S5 op "
-                                f"({', '.join(OPS)})")
-        by_source[source] = SHORT[op]
-    if len(by_source) != 2:
-        raise GenotypeError(f"the S5 node keeps 2 edges; the {cell_type} cell has "
-                            f"{len(by_source)}")
-    return f"{by_source[0]}.{by_source[1]}"
-
-
-def architecture_key(genotype: Genotype | dict) -> str:
-    """The key of an S5 genotype (edge order within a node does not matter); GenotypeError
-    if the genotype is not one of the 81."""
-    if not isinstance(genotype, Genotype):
-        genotype = genotype_from_dict(genotype)
-    return f"{_cell_key(genotype, 'normal')}-{_cell_key(genotype, 'reduce')}"
-
-
-def fits_s5(space: CellSpace) -> bool:
-    """Whether a search space's genotypes are S5 architectures (1 node, S5's op set on each
-    edge), so that a search in it can be scored against an S5 table."""
-    return space.nodes == 1 and all(
-        set(ops) == set(OPS) for cell_type in ("normal", "reduce")
-        for ops in space.edges(cell_type))
 
 
 # ---- protocols ----------------------------------------------------------------------------
@@ -189,9 +140,6 @@ class Entry:
     @property
     def genotype(self) -> Genotype:
         return ARCHITECTURE_BY_KEY[self.key].genotype
-
-
-ARCHITECTURE_BY_KEY = {arch.key: arch for arch in architectures()}
 
 
 def _number(value: Any, where: str, low: float = 0.0, high: float = math.inf) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rdarts.core.space import CellLayout, CellSpace, CellType, EdgeOps, space_from_dict
 from rdarts.domains.image.ops import OP_NAMES
-from rdarts.errors import SpaceError
+from rdarts.errors import SpaceError, did_you_mean
 from rdarts.userfiles import read_user_file
 
 CELL_TYPES = ("normal", "reduce")
@@ -87,7 +87,8 @@ def get_space(name_or_path: str | Path, nodes: int | None = None) -> CellSpace:
             raise SpaceError(f"space file {path} defines {space.nodes} nodes, not {nodes}")
         return space
     raise SpaceError(
-        f"unknown search space {key!r}; known: {', '.join(BUILTIN_SPACES)}, or a YAML file"
+        f"unknown search space {key!r}{did_you_mean(key, BUILTIN_SPACES)}; "
+        f"known: {', '.join(BUILTIN_SPACES)}, or a YAML file"
     )
 
 
