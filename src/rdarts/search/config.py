@@ -96,6 +96,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "max_train_images": 1000,
     },
+    # CPU scale for the paper's S1-S4 study (Table 1, Figure 3): a 5-cell, 8-channel supernet
+    # on 3,000 training images (1,500 for w, 1,500 for alpha) for the paper's 50 epochs,
+    # second order, lambda_max every epoch (docs/benchmarks/cpu-reproduction.md).
+    "cpu": {
+        "epochs": 50,
+        "layers": 5,
+        "channels": 8,
+        "batch_size": 64,
+        "max_train_images": 3000,
+    },
 }
 
 EVAL_MODES = ("test", "holdout", "both")
@@ -145,6 +155,13 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # CPU-sized: a short retraining for selection runs and smoke tests.
     "quick": {"dataset": "fashion-mnist", "epochs": 3, "channels": 8, "layers": 5,
               "batch_size": 64, "max_train_images": 2000, "cutout_length": 8},
+    # CPU scale for the S1-S4 study: the found cell trained from scratch briefly on the full
+    # Fashion-MNIST training set (pass --data-dir), test error on its test set; the S5 cpu
+    # protocol's training (lr annealed every step over 2 epochs, no regularisers).
+    "cpu": {"dataset": "fashion-mnist", "eval": "test", "epochs": 2, "layers": 5,
+            "channels": 8, "batch_size": 128, "lr": 0.05, "lr_min": 0.0, "lr_per_step": True,
+            "auxiliary": False, "drop_path": 0.0, "crop_padding": 2, "cutout_length": 0,
+            "cutout_prob": 0.0},
 }
 
 
