@@ -121,6 +121,10 @@ def test_lookup_regret_and_spread_of_a_hand_made_table(tmp_path):
     assert table.test_regret(table.best.genotype) == 0.0
     found = table.lookup(worst.genotype.to_dict())
     assert found["architecture"] == worst_key and found["table"] == "s5-hand"
+    assert found["parameters"] == 1000
+    mean = sum(e.test_error for e in table.entries) / s5.ARCHITECTURES
+    assert table.expected_random_regret() == pytest.approx(mean - table.best.test_error)
+    assert 0 < table.expected_random_regret() < table.test_regret(worst.genotype)
     spread = table.spread()
     assert spread["best"]["architecture"] == "sep.sep-sep.sep"
     assert spread["worst"]["test_error"] == max(e.test_error for e in table.entries)
@@ -376,9 +380,8 @@ def test_a_search_on_s5_logs_its_test_regret_every_epoch(tmp_path):
     assert (tmp_path / "report" / "regret.png").stat().st_size > 5000
     rows = (tmp_path / "report" / "table_search.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert "test_regret_pct" in header
-    value = rows[1].split(",")[header.index("test_regret_pct")]
-    assert value.startswith(f"{100 * outcome.result['test_regret']:.2f}")
+    value = rows[1].split(",")[header.index("test_regret_points_mean")]
+    assert float(value) == pytest.approx(100 * outcome.result["test_regret"], abs=1e-6)
 
 
 def test_rs_ws_chooses_every_epoch_when_asked_and_logs_regret(tmp_path):
@@ -435,6 +438,7 @@ def test_cli_show_and_lookup(tmp_path, capsys):
     expected = table.test_regret(s5.ARCHITECTURE_BY_KEY["pool.skip-sep.sep"].genotype)
     assert found["architecture"] == "pool.skip-sep.sep"
     assert found["test_regret"] == pytest.approx(expected)
+    assert found["test_regret_points"] == pytest.approx(100 * expected)
     genotype = tmp_path / "g.json"
     genotype.write_text(json.dumps(s5.ARCHITECTURE_BY_KEY["skip.sep-pool.pool"].genotype
                                    .to_dict()))

@@ -14,11 +14,14 @@ import yaml
 from matplotlib.image import imread
 
 from rdarts.errors import RdartsError
+from rdarts.report.alpha import alpha_figure
 from rdarts.report.build import build_report, report_command
 from rdarts.report.cells import write_cell
-from rdarts.report.collect import SearchRun, find_runs
+from rdarts.report.collect import find_runs, unique_names
 from rdarts.report.figures import pearson
-from rdarts.report.tables import key_applies, setting_labels
+from rdarts.report.records import SearchRun
+from rdarts.report.runfigures import figure_order
+from rdarts.report.tables import group_settings, key_applies, setting_labels
 
 EPOCHS = 4
 OPS = ("none", "skip_connect", "sep_conv_3x3")  # S3
@@ -128,6 +131,14 @@ def _stats(values: list[float], decimals: int) -> str:
     return f"{mean:.{decimals}f} +- {std:.{decimals}f} ({median:.{decimals}f})"
 
 
+def _assert_numeric(row: dict[str, str], key: str, values: list[float]) -> None:
+    """The CSV's mean, std, median and n columns of `key` are the numbers of `values`."""
+    assert float(row[f"{key}_mean"]) == pytest.approx(np.mean(values), abs=1e-6)
+    assert float(row[f"{key}_std"]) == pytest.approx(np.std(values), abs=1e-6)
+    assert float(row[f"{key}_median"]) == pytest.approx(np.median(values), abs=1e-6)
+    assert int(row[f"{key}_n"]) == len(values)
+
+
 def test_every_figure_is_a_real_png(built: dict) -> None:
     out = Path(built["report"]).parent
     expected = ["lambda_max.png", "test_error_vs_lambda.png", "spectrum.png",
@@ -158,12 +169,15 @@ def test_table_equals_the_numbers_in_the_files(sweep: tuple[Path, dict], built: 
         # DARTS-ES returns the final genotype when its rule never fires (wd9)
         es_error = [100 * r.get("eval-es", r["eval"])["test_error"] for r in runs]
         assert row["seeds"] == "2"
-        assert row["test_error_pct"] == _stats(test_error, 2)
-        assert row["es_test_error_pct"] == _stats(es_error, 2)
-        assert row["one_shot_val_error_pct"] == _stats(
-            [100 * (1 - r["val_accuracy"][-1]) for r in runs], 2)
-        assert row["parameters_m"] == _stats([r["eval"]["parameters"] / 1e6 for r in runs], 3)
-        assert row["lambda_max"] == _stats([r["lambdas"][-1] for r in runs], 3)
+        _assert_numeric(row, "test_error_pct", test_error)
+        _assert_numeric(row, "es_test_error_pct", es_error)
+        _assert_numeric(row, "one_shot_val_error_pct",
+                        [100 * (1 - r["val_accuracy"][-1]) for r in runs])
+        _assert_numeric(row, "parameters_m", [r["eval"]["parameters"] / 1e6 for r in runs])
+        _assert_numeric(row, "lambda_max", [r["lambdas"][-1] for r in runs])
+        # report.md keeps the compact form
+        assert f"| {_stats(test_error, 2)} | {_stats(es_error, 2)} |" in (
+            out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     first = summary["settings"][0]["runs"][0]
     assert first["es_triggered"] and first["es_return_epoch"] == 1
@@ -260,6 +274,83 @@ def test_report_command_prints_where(sweep: tuple[Path, dict], tmp_path: Path,
     assert row["setting"] == "s3 fashion-mnist darts-es"
 
 
+def test_every_csv_cell_is_a_number_or_empty(built: dict) -> None:
+    out = Path(built["report"]).parent
+    with open(out / "table_search.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            if key != "setting" and value != "":
+                float(value)
+    assert not any("+-" in v for row in rows for v in row.values())
+
+
+def test_runs_csv_has_one_row_per_search_with_its_numbers(sweep: tuple[Path, dict],
+                                                          built: dict) -> None:
+    _, written = sweep
+    out = Path(built["report"]).parent
+    with open(out / "runs.csv") as handle:
+        rows = {row["run"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {f"{name}-s{seed}" for name in SETTINGS for seed in SEEDS}
+    for (name, seed), files in written.items():
+        row = rows[f"{name}-s{seed}"]
+        assert row["seed"] == str(seed) and row["method"] == "darts-es"
+        assert row["space"] == "s3" and row["setting"] == f"wd={SETTINGS[name]}"
+        assert json.loads(row["genotype"]) == _genotype(EPOCHS - 1)
+        assert row["es_return_epoch"] == ("1" if name == "wd3" else "")
+        assert row["es_decided_at"] == ("3" if name == "wd3" else "")
+        assert row["score_name"] == "accuracy"
+        assert float(row["score"]) == pytest.approx(files["val_accuracy"][-1])
+        assert float(row["test_error_pct"]) == pytest.approx(100 * files["eval"]["test_error"])
+        assert row["test_error_source"] == "eval"
+        assert float(row["lambda_max_end"]) == pytest.approx(files["lambdas"][-1])
+        assert row["test_regret_points"] == ""  # S3: no table
+
+
+def test_absent_figures_are_explained(built: dict) -> None:
+    text = (Path(built["report"]).parent / "report.md").read_text()
+    assert "## Figures not drawn" in text
+    assert "- regret.png (Test regret during the search (Figure 2)): no search run was " \
+           "scored against a tabular benchmark" in text
+
+
+def test_alpha_figure_gives_every_edge_its_own_scale(sweep: tuple[Path, dict]) -> None:
+    run = find_runs([sweep[0] / "wd3-s0"]).searches[0]
+    figure = alpha_figure(run, "normal")
+    panels = [a for a in figure.axes if a.get_visible()]
+    assert len(panels) == 5  # 2 nodes: 5 edges, one panel each
+    assert [a.get_title() for a in panels[:3]] == [
+        "node 0 \u2190 $c_{k-2}$", "node 0 \u2190 $c_{k-1}$", "node 1 \u2190 $c_{k-2}$"]
+    weights = np.asarray([r["alpha_softmax"]["normal"] for r in run.metrics])
+    for edge, axes in enumerate(panels):
+        low, high = axes.get_ylim()
+        assert low <= weights[:, edge].min() and weights[:, edge].max() <= high
+        assert len(axes.get_lines()) == 3 + 2  # 3 ops, the uniform line, the ES return epoch
+    assert len({a.get_ylim() for a in panels}) == len(panels)  # not one fixed scale
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert labels == [*OPS, "uniform (1/3)", "DARTS-ES return epoch"]
+
+
+def test_capped_run_figures_say_which_runs_and_why(sweep: tuple[Path, dict],
+                                                   tmp_path: Path) -> None:
+    built = build_report([sweep[0]], tmp_path / "r", max_run_figures=2)
+    text = (tmp_path / "r" / "report.md").read_text()
+    names = {Path(p).name for p in built["figures"]}
+    # one seed per setting first: wd3-s0 and wd9-s0 drawn, the second seeds not
+    assert {"alpha_wd3-s0_normal.png", "alpha_wd9-s0_reduce.png"} <= names
+    assert not any("-s1_" in name for name in names)
+    assert "(2 of 4 runs drawn)" in text
+    assert text.count("not drawn: at most 2 runs get figures") == 2
+    order = figure_order(group_settings(find_runs([sweep[0]]).searches))
+    assert [r.name for r in order] == ["wd3-s0", "wd9-s0", "wd3-s1", "wd9-s1"]
+
+
+def test_repeated_names_are_not_read_as_settings() -> None:
+    assert unique_names(["dp-0", "dp-0", "a"]) == ["dp-0", "dp-0_dup2", "a"]
+    same = [{"method": "darts", "space": "s5", "seed": 0}] * 2
+    assert setting_labels(same) == ["s5 darts", "s5 darts #2"]
+
+
 def test_cli_report_and_its_errors(sweep: tuple[Path, dict], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     from rdarts.cli.app import EXIT_USAGE, main
@@ -286,7 +377,8 @@ def test_report_on_a_real_tiny_search(tmp_path: Path) -> None:
     assert {"alpha_run_normal.png", "cells_run_reduce.png"} <= names
     with open(tmp_path / "report" / "table_search.csv") as handle:
         (row,) = csv.DictReader(handle)
-    assert row["test_error_pct"] == "-" and row["one_shot_val_error_pct"] != "-"
+    assert row["test_error_pct_n"] == "0" and row["test_error_pct_mean"] == ""
+    assert row["one_shot_val_error_pct_n"] == "1"
 
 
 def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import yaml
 from rdarts.errors import ConfigError
 from rdarts.experiments.executors import RayExecutor
 from rdarts.experiments.jobs import expand, select_jobs
-from rdarts.experiments.runner import run_sweep, sweep_command
+from rdarts.experiments.runner import result_line, run_sweep, sweep_command
 from rdarts.experiments.sweepfile import load_sweep, shipped_sweeps, sweep_from_dict
 from rdarts.runs.rundir import RunDir
 
@@ -132,6 +132,14 @@ def test_shipped_sweeps_load_and_expand():
         load_sweep("table9")
 
 
+def test_result_lines_give_regret_in_points():
+    record = {"status": "done", "test_error": 0.1275, "test_regret": 0.0366,
+              "es_test_regret": 0.01015}
+    line = result_line(record)
+    assert "test regret 3.66 points" in line and "ES test regret 1.01 points" in line
+    assert "test error 0.1275" in line
+
+
 def test_only_selects_by_pattern():
     jobs = expand(load_sweep("table1"))
     assert len(select_jobs(jobs, "s1_*")) == 9
@@ -200,7 +208,7 @@ def test_tiny_sweep_on_a_local_ray(tmp_path):
         (row,) = list(csv.DictReader(handle))
     errors = [100 * r["test_error"] for r in summary["jobs"]]
     assert row["seeds"] == "2"
-    assert row["test_error_pct"].startswith(f"{sum(errors) / 2:.2f} +- ")
+    assert float(row["test_error_pct_mean"]) == pytest.approx(sum(errors) / 2, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -300,11 +308,13 @@ def test_a_selection_sweep_chooses_and_evaluates(tmp_path):
     assert built["selection_runs"] == 1 and built["search_runs"] == 2
     with open(tmp_path / "report" / "table_selection.csv") as handle:
         (row,) = list(csv.DictReader(handle))
-    assert row["setting"] == "r-darts(l2) s3 fashion-mnist" and row["chosen"] == record["chosen"]
+    assert row["setting"] == "r-darts(l2) s3 fashion-mnist"
+    assert row["chosen"] == "weight_decay=" + record["chosen"].removeprefix("l2-")
     test = 100 * trained["test_error"]
-    assert row["test_error_pct"] == f"{test:.2f} +- 0.00 ({test:.2f})"
+    assert float(row["test_error_pct_mean"]) == pytest.approx(test, abs=1e-6)
+    assert row["test_error_pct_std"] == "0.0" and row["test_error_pct_n"] == "1"
     val = 100 * (1 - selection["val_accuracy"])
-    assert row["val_error_pct"] == f"{val:.2f} +- 0.00 ({val:.2f})"
+    assert float(row["val_error_pct_mean"]) == pytest.approx(val, abs=1e-6)
     assert "Selection protocols (Table 5)" in (tmp_path / "report" / "report.md").read_text()
 
     again = run_sweep(sweep, tmp_path / "out", "local", log=quiet)["jobs"][0]

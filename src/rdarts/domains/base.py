@@ -102,9 +102,16 @@ class EpochPlan:
 
 
 class TabularBenchmark(Protocol):
-    """A table of trained architectures: a genotype's entry and its test regret (S5)."""
+    """A table of trained architectures: a genotype's entry and its test regret (S5).
+
+    `lookup` returns at least `table` (the table's name), `test_error` and `test_regret`
+    (fractions: 0.01 is one percentage point) and may add `parameters`; the report draws
+    `expected_random_regret()` (a fraction) as the random-architecture baseline."""
+
+    name: str
 
     def lookup(self, genotype: dict[str, Any]) -> dict[str, Any]: ...
+    def expected_random_regret(self) -> float: ...
 
 
 class Domain(Protocol):

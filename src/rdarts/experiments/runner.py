@@ -154,6 +154,11 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "-"
 
 
+def _points(fraction: Any) -> str:
+    """A regret stored as a fraction, in percentage points (the report's unit)."""
+    return f"{100 * fraction:.2f} points" if isinstance(fraction, int | float) else "-"
+
+
 def result_line(record: dict[str, Any]) -> str:
     """The key numbers of one summary record, on one line."""
     if record["status"] == "failed":
@@ -172,9 +177,9 @@ def result_line(record: dict[str, Any]) -> str:
                  else " (not triggered)")
         parts.append(f"ES test error {_number(record['es_test_error'])}{epoch}")
     if record.get("test_regret") is not None:
-        parts.append(f"test regret {_number(record['test_regret'])}")
+        parts.append(f"test regret {_points(record['test_regret'])}")
     if record.get("es_test_regret") is not None:
-        parts.append(f"ES test regret {_number(record['es_test_regret'])}")
+        parts.append(f"ES test regret {_points(record['es_test_regret'])}")
     if record.get("lambda_max") is not None:
         parts.append(f"lambda_max {_number(record['lambda_max'])}")
     if "discretization_drop" in record:

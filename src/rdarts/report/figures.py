@@ -1,26 +1,30 @@
-"""The report's figures: the paper's plots of lambda_max, regret, test error against lambda_max,
-the Hessian spectrum and the discretisation drop, and softmax(alpha) heat maps per search run.
+"""The report's figures over settings: the paper's plots of lambda_max, test error against
+lambda_max, the Hessian spectrum and the discretisation drop (regret.py draws Figure 2,
+alpha.py the architecture weights of one run).
 
-Each `plot_*` takes the settings (or one run) and a path, and returns the written PNG, or None
-when no run has the data (a report of two quick searches simply has fewer figures). Shared
-conventions (DPI, layout, colours) come from `rdarts.report.style`.
+Each `plot_*` takes the settings and a path, and returns the written PNG, or None when no run
+has the data (a report of two quick searches simply has fewer figures; report.md says why).
+Shared conventions (DPI, layout, colours) come from `rdarts.report.style`.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from rdarts.core.space import edge_endpoints
-from rdarts.domains.registry import get_domain
-from rdarts.errors import RdartsError
-from rdarts.report.cells import state_name
-from rdarts.report.collect import SearchRun, finite
-from rdarts.report.style import new_figure, save, setting_color
+from rdarts.report.records import SearchRun, finite
+from rdarts.report.style import (
+    BASELINE_COLOR,
+    legend_below,
+    new_figure,
+    save,
+    setting_color,
+    setting_linestyle,
+    setting_marker,
+)
 from rdarts.report.tables import Setting
 
 
@@ -48,54 +52,30 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
             if not series:
                 continue
             epochs, mean, std = epoch_statistics(series)
-            axes.plot(epochs, mean, color=color, marker=".", label=setting.label)
-            axes.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
+            axes.plot(epochs, mean, color=color, linestyle=setting_linestyle(index), marker=".",
+                      label=setting.label)
+            axes.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.1,
+                              linewidth=0)
             for run in setting.runs:
                 stop = run.early_stop
                 if stop is None or stop.get("return_epoch") not in epochs:
                     continue
                 at = int(np.flatnonzero(epochs == stop["return_epoch"])[0])
                 axes.plot(epochs[at], mean[at], marker="o", markersize=9, color=color,
-                          markerfacecolor="none", markeredgewidth=2,
-                          label=None if marked else "DARTS-ES return epoch")
+                          markerfacecolor="none", markeredgewidth=2)
                 marked = True
+    if marked:  # one legend entry, after the settings
+        lambda_axes.plot([], [], marker="o", markersize=9, color="black", linestyle="none",
+                         markerfacecolor="none", markeredgewidth=2, label="DARTS-ES return epoch")
     lambda_axes.set_ylabel("lambda_max")
-    lambda_axes.set_title("Dominant Hessian eigenvalue during the search (mean +- std over seeds)")
-    lambda_axes.legend(fontsize="small")
+    lambda_axes.set_title("Dominant Hessian eigenvalue during the search (mean \u00b1 std over "
+                          "seeds)", fontsize="medium")
+    legend_below(figure)
     error_axes.set_ylabel("one-shot validation error (%)")
     error_axes.set_xlabel("epoch")
     error_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (lambda_axes, error_axes):
         axes.grid(alpha=0.3)
-    return save(figure, path)
-
-
-def plot_regret(settings: list[Setting], path: Path) -> Path | None:
-    """Figure 2 layout: test regret of each epoch's architecture (solid, left axis) and the
-    one-shot validation error (dashed, right axis) over the search, mean +- std over seeds."""
-    if not any(r.test_regret for s in settings for r in s.runs):
-        return None
-    figure = new_figure(7.5, 4.5)
-    regret_axes = figure.subplots()
-    error_axes = regret_axes.twinx()
-    for index, setting in enumerate(settings):
-        color = setting_color(index)
-        regrets = [r.test_regret for r in setting.runs if r.test_regret]
-        if regrets:
-            epochs, mean, std = epoch_statistics(regrets)
-            regret_axes.plot(epochs, mean, color=color, marker=".", label=setting.label)
-            regret_axes.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
-        errors = [r.one_shot_val_error for r in setting.runs if r.one_shot_val_error]
-        if errors:
-            epochs, mean, _ = epoch_statistics(errors)
-            error_axes.plot(epochs, mean, color=color, linestyle="--", alpha=0.8)
-    regret_axes.set_xlabel("epoch")
-    regret_axes.set_ylabel("test regret (% points, solid)")
-    error_axes.set_ylabel("one-shot validation error (%, dashed)")
-    regret_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    regret_axes.set_title("Test regret on the S5 table during the search")
-    regret_axes.grid(alpha=0.3)
-    regret_axes.legend(fontsize="small")
     return save(figure, path)
 
 
@@ -131,7 +111,13 @@ def plot_test_error_vs_lambda(settings: list[Setting], path: Path) -> Path | Non
     return _scatter_by_setting(
         settings, points, path,
         f"Test error vs. average lambda_max (Pearson r = {r_text}, n = {len(points)})",
-        "lambda_max averaged over the search", "test error (%)")
+        "lambda_max averaged over the search", f"test error (%{_source_note(points)})")
+
+
+def _source_note(points: list[tuple[int, SearchRun, float, float]]) -> str:
+    """', s5-cpu table' when every test error comes from that table, not a training."""
+    sources = {run.test_error_source for _, run, _, _ in points}
+    return f", {sources.pop()} table" if len(sources) == 1 and "eval" not in sources else ""
 
 
 def _scatter_by_setting(settings: list[Setting], points: list[tuple[int, Any, float, float]],
@@ -143,12 +129,13 @@ def _scatter_by_setting(settings: list[Setting], points: list[tuple[int, Any, fl
         mine = [(x, y) for i, _, x, y in points if i == index]
         if mine:
             xs, ys = zip(*mine, strict=True)
-            axes.scatter(xs, ys, color=setting_color(index), label=setting.label, s=40)
-    axes.set_title(title)
+            axes.scatter(xs, ys, color=setting_color(index), marker=setting_marker(index),
+                         label=setting.label, s=40)
+    axes.set_title(title, fontsize="medium")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    legend_below(figure)
     return save(figure, path)
 
 
@@ -169,16 +156,18 @@ def plot_spectrum(settings: list[Setting], path: Path) -> Path | None:
             axes.plot(ranks, run_values, linestyle="none", marker=".", alpha=0.35,
                       color=setting_color(index))
         axes.plot(ranks, values.mean(axis=0), marker="o", markersize=3, color=setting_color(index),
+                  linestyle=setting_linestyle(index),
                   label=f"{setting.label} ({len(spectra)} run{'s' * (len(spectra) > 1)})")
         drawn = True
     if not drawn:
         return None
-    axes.axhline(0, color="grey", linewidth=0.8)
-    axes.set_title("Hessian eigenvalues of largest magnitude at the last saved epoch")
+    axes.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+    axes.set_title("Hessian eigenvalues of largest magnitude at the last saved epoch",
+                   fontsize="medium")
     axes.set_xlabel("rank by magnitude")
     axes.set_ylabel("eigenvalue")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    legend_below(figure)
     return save(figure, path)
 
 
@@ -204,51 +193,3 @@ def plot_discretization(settings: list[Setting], path: Path) -> Path | None:
     return _scatter_by_setting(settings, points, path, "Discretisation drop vs. lambda_max",
                                "lambda_max at the same epoch",
                                "one-shot minus discretised validation accuracy (points)")
-
-
-def alpha_row_labels(run: SearchRun, cell_type: str, edges: int, ops: int) -> list[str]:
-    """'node <- source: op' for every alpha entry, with op names from the run's space."""
-    nodes = int((math.isqrt(9 + 8 * edges) - 3) // 2)  # E = N (N + 3) / 2
-    try:
-        space = get_domain(run.config.get("domain")).space(run.config["space"],
-                                                            run.config.get("nodes"))
-        op_names = [list(e) for e in space.edges(cell_type)]
-    except (RdartsError, OSError, KeyError):
-        op_names = []  # a space file that moved: label ops by position
-    endpoints = edge_endpoints(nodes) if nodes * (nodes + 3) // 2 == edges else []
-    labels = []
-    for edge in range(edges):
-        where = (f"{endpoints[edge][0]} <- {state_name(endpoints[edge][1])}" if endpoints
-                 else f"edge {edge}")
-        for op in range(ops):
-            fits = edge < len(op_names) and len(op_names[edge]) == ops
-            labels.append(f"{where}: {op_names[edge][op] if fits else f'op {op}'}")
-    return labels
-
-
-def plot_alpha(run: SearchRun, cell_type: str, path: Path) -> Path | None:
-    """softmax(alpha) of one cell over the search epochs (x: epoch, y: edge/op entries), the
-    architecture weights behind the paper's discussion of Figures 3 and 7."""
-    records = [r for r in run.metrics if (r.get("alpha_softmax") or {}).get(cell_type)]
-    if not records:
-        return None
-    matrices = [np.asarray(r["alpha_softmax"][cell_type], dtype=float) for r in records]
-    edges, ops = matrices[-1].shape
-    matrices = [m for m in matrices if m.shape == (edges, ops)]
-    records = [r for r in records if np.shape(r["alpha_softmax"][cell_type]) == (edges, ops)]
-    values = np.stack([m.reshape(-1) for m in matrices], axis=1)
-    labels = alpha_row_labels(run, cell_type, edges, ops)
-    epochs = [int(r.get("epoch", i)) for i, r in enumerate(records)]
-    figure = new_figure(min(4 + 0.25 * len(epochs), 16), 1.5 + 0.16 * len(labels))
-    axes = figure.subplots()
-    image = axes.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                        interpolation="nearest")
-    axes.set_yticks(range(len(labels)), labels, fontsize=6)
-    step = max(1, len(epochs) // 12)
-    axes.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
-    axes.set_xlabel("epoch")
-    axes.set_title(f"softmax(alpha), {cell_type} cell, {run.name}", fontsize="medium")
-    figure.colorbar(image, ax=axes, label="softmax(alpha)")
-    return save(figure, path)
-
-

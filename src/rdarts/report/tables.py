@@ -1,9 +1,12 @@
 """The report's tables: search settings, their labels, statistics over seeds, CSV and markdown.
 
 A setting is a search configuration without its seed (and execution-only keys); its runs are the
-seeds. Each table cell is "mean +- std (median)" over them, the form of the paper's Tables 1, 2
-and 5. Labels name only the keys that differ between settings and that the setting's method
-actually reads, so a table stays readable when a sweep varies many options.
+seeds. The markdown tables show "mean +- std (median)" over them, the form of the paper's Tables
+1, 2 and 5; the CSV files hold numbers a script can read (one `_mean`, `_std`, `_median` and
+`_n` column per quantity), and runs.csv one row per search run. Units are in the column names:
+errors in % (`_pct`), regrets in percentage points (`_points`), parameters in millions (`_m`).
+Labels name only the keys that differ between settings and that the setting's method actually
+reads, so a table stays readable when a sweep varies many options.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from rdarts.report.collect import SearchRun, SelectionRun, unique_names
+from rdarts.report.benchmark import table_entry
+from rdarts.report.collect import unique_names
+from rdarts.report.records import SearchRun, SelectionRun, format_value
 from rdarts.search.registry import setting_applies
 
 LABEL_FIRST = ("space", "dataset", "method")  # shown as bare values in setting labels
@@ -31,17 +36,6 @@ class Setting:
     label: str
     config: dict[str, Any]
     runs: tuple[SearchRun, ...]
-
-
-def format_value(value: Any) -> str:
-    """A configuration value as labels and tables show it (lower-case booleans, compact JSON)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"))
 
 
 def key_applies(key: str, config: dict[str, Any]) -> bool:
@@ -70,7 +64,7 @@ def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
                  for k in ordered if k in config or k in LABEL_FIRST]
         return " ".join(parts) or "search"
 
-    return unique_names([label(c) for c in relevant])
+    return unique_names([label(c) for c in relevant], mark=" #")
 
 
 def group_settings(searches: list[SearchRun]) -> list[Setting]:
@@ -86,7 +80,7 @@ def group_settings(searches: list[SearchRun]) -> list[Setting]:
 
 @dataclass(frozen=True)
 class Column:
-    """One numeric column of table_search.csv: a per-run value and its decimals."""
+    """One quantity of the search table: a per-run value, its header and its decimals."""
 
     key: str
     header: str
@@ -101,12 +95,16 @@ COLUMNS = (
            lambda r: r.final_val_error),
     Column("parameters_m", "Params (M)", 3, lambda r: r.parameters),
     Column("lambda_max", "lambda_max (end)", 3, lambda r: r.final_lambda_max),
-    Column("test_regret_pct", "Test regret % (S5 table)", 2, lambda r: r.final_test_regret),
-    Column("es_test_regret_pct", "Test regret % (DARTS-ES)", 2, lambda r: r.es_test_regret),
+    Column("test_regret_points", "Test regret (points)", 2, lambda r: r.final_test_regret),
+    Column("es_test_regret_points", "Test regret (points, DARTS-ES)", 2,
+           lambda r: r.es_test_regret),
 )
+STATISTICS = ("mean", "std", "median", "n")
+
+Stats = dict[str, float] | None
 
 
-def statistics(values: list[float]) -> dict[str, float] | None:
+def statistics(values: list[float]) -> Stats:
     """mean, std (population, ddof=0), median and count over seeds; None without values."""
     if not values:
         return None
@@ -115,12 +113,25 @@ def statistics(values: list[float]) -> dict[str, float] | None:
             "median": float(np.median(array)), "n": len(values)}
 
 
-def format_statistics(stats: dict[str, float] | None, decimals: int) -> str:
+def format_statistics(stats: Stats, decimals: int) -> str:
     """'mean +- std (median)' with fixed decimals, '-' without values."""
     if stats is None:
         return "-"
     d = decimals
     return f"{stats['mean']:.{d}f} +- {stats['std']:.{d}f} ({stats['median']:.{d}f})"
+
+
+def csv_number(value: Any) -> Any:
+    """A number as the CSV files hold it: rounded to 6 decimals, '' when missing."""
+    if value is None:
+        return ""
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def numeric_cells(key: str, stats: Stats) -> dict[str, Any]:
+    """`<key>_mean`, `_std`, `_median`, `_n` (n = 0 and empty cells without values)."""
+    return {f"{key}_{name}": csv_number((stats or {}).get(name, 0 if name == "n" else None))
+            for name in STATISTICS}
 
 
 def table_columns(settings: list[Setting]) -> list[Column]:
@@ -131,31 +142,83 @@ def table_columns(settings: list[Setting]) -> list[Column]:
     has_regret = any(r.final_test_regret is not None for r in runs)
     dropped = set()
     if not has_es:
-        dropped |= {"es_test_error_pct", "es_test_regret_pct"}
+        dropped |= {"es_test_error_pct", "es_test_regret_points"}
     if not has_regret:
-        dropped |= {"test_regret_pct", "es_test_regret_pct"}
+        dropped |= {"test_regret_points", "es_test_regret_points"}
     return [c for c in COLUMNS if c.key not in dropped]
 
 
-def table_rows(settings: list[Setting], columns: list[Column]) -> list[dict[str, str]]:
-    """Tables 1 and 2 of the paper: one row per setting, 'mean +- std (median)' over seeds."""
+def setting_statistics(settings: list[Setting], columns: list[Column]) -> list[dict[str, Stats]]:
+    """Per setting, the statistics over its seeds of every column (Tables 1 and 2)."""
+    return [{c.key: statistics([v for v in map(c.value, s.runs) if v is not None])
+             for c in columns} for s in settings]
+
+
+def table_rows(settings: list[Setting], columns: list[Column]) -> list[dict[str, Any]]:
+    """table_search.csv: setting, seeds, then mean, std, median and n of every column."""
     rows = []
-    for setting in settings:
-        row = {"setting": setting.label, "seeds": str(len(setting.runs))}
+    for setting, stats in zip(settings, setting_statistics(settings, columns), strict=True):
+        row: dict[str, Any] = {"setting": setting.label, "seeds": len(setting.runs)}
         for column in columns:
-            values = [v for v in map(column.value, setting.runs) if v is not None]
-            row[column.key] = format_statistics(statistics(values), column.decimals)
+            row.update(numeric_cells(column.key, stats[column.key]))
         rows.append(row)
     return rows
 
 
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+def markdown_rows(settings: list[Setting], columns: list[Column]) -> list[list[str]]:
+    """The search table for report.md: 'mean +- std (median)' cells."""
+    return [[s.label, str(len(s.runs)),
+             *[format_statistics(stats[c.key], c.decimals) for c in columns]]
+            for s, stats in zip(settings, setting_statistics(settings, columns), strict=True)]
+
+
+def run_row(setting: Setting, run: SearchRun) -> dict[str, Any]:
+    """One row of runs.csv: what a search found and how good it is."""
+    stop = run.early_stop
+    entry = table_entry(run.benchmark, run.genotype) or {}
+    return {
+        "run": run.name, "setting": setting.label, "seed": run.seed, "method": run.method,
+        "space": run.config.get("space"), "dataset": run.config.get("dataset"),
+        "selection": run.selection or "", "chosen": run.chosen if run.selection else "",
+        "genotype": json.dumps(run.genotype, separators=(",", ":")) if run.genotype else "",
+        "architecture": entry.get("architecture", ""),
+        "es_return_epoch": stop.get("return_epoch") if stop else "",
+        "es_decided_at": stop.get("decided_at") if stop else "",
+        "score_name": run.score_name or "", "score": csv_number(run.final_score),
+        "test_error_pct": csv_number(run.test_error),
+        "test_error_source": run.test_error_source or "",
+        "es_test_error_pct": csv_number(run.es_test_error),
+        "parameters_m": csv_number(run.parameters),
+        "test_regret_points": csv_number(run.final_test_regret),
+        "es_test_regret_points": csv_number(run.es_test_regret),
+        "lambda_max_end": csv_number(run.final_lambda_max),
+        "lambda_max_mean": csv_number(run.mean_lambda_max),
+        "path": str(run.path),
+    }
+
+
+def run_rows(settings: list[Setting]) -> list[dict[str, Any]]:
+    """runs.csv: one row per search run, settings in order, seeds within."""
+    return [run_row(setting, run) for setting in settings for run in setting.runs]
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Rows of one table (dicts with the same keys) as CSV with a header line."""
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+@dataclass
+class Section:
+    """A report.md section: a heading, one sentence saying what is shown, and markdown (a table
+    or images)."""
+
+    title: str
+    sentence: str
+    body: str
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -172,23 +235,42 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 SELECTION_COLUMNS = (
     ("test_error_pct", "Test error % (chosen cell)", lambda r: r.test_error),
     ("val_error_pct", "Retraining val. error % (chosen)", lambda r: r.val_error),
-    ("test_regret_pct", "Test regret % (S5 table)", lambda r: r.test_regret),
+    ("test_regret_points", "Test regret (points)", lambda r: r.test_regret),
 )
 
 
-def selection_rows(selections: list[SelectionRun]) -> list[dict[str, str]]:
-    """Table 5: per protocol, space and dataset, 'mean +- std (median)' over the selection
-    runs (seeds) of the chosen cell's test error, its retraining validation error and, on S5,
-    its test regret; which candidates were chosen."""
+def selection_groups(selections: list[SelectionRun]) -> dict[str, list[SelectionRun]]:
+    """Selection runs by protocol, space and dataset (their seeds)."""
     groups: dict[str, list[SelectionRun]] = {}
     for run in selections:
         groups.setdefault(run.setting, []).append(run)
+    return groups
+
+
+def selection_statistics(members: list[SelectionRun]) -> dict[str, Stats]:
+    return {key: statistics([v for v in map(value, members) if v is not None])
+            for key, _, value in SELECTION_COLUMNS}
+
+
+def selection_rows(selections: list[SelectionRun]) -> list[dict[str, Any]]:
+    """table_selection.csv (Table 5): per protocol, space and dataset, mean, std, median and n
+    over the selection runs (seeds) of the chosen cell's test error, its retraining validation
+    error and, on S5, its test regret; which candidates were chosen."""
     rows = []
-    for setting, members in groups.items():
-        row = {"setting": setting, "runs": str(len(members))}
-        for key, _, value in SELECTION_COLUMNS:
-            values = [v for v in map(value, members) if v is not None]
-            row[key] = format_statistics(statistics(values), 2)
-        row["chosen"] = ", ".join(str(r.chosen) for r in members)
+    for setting, members in selection_groups(selections).items():
+        row: dict[str, Any] = {"setting": setting, "runs": len(members)}
+        for key, stats in selection_statistics(members).items():
+            row.update(numeric_cells(key, stats))
+        row["chosen"] = ", ".join(str(r.chosen_label) for r in members)
+        row["test_error_source"] = ", ".join(sorted({str(r.test_error_source) for r in members
+                                                     if r.test_error_source}))
         rows.append(row)
     return rows
+
+
+def selection_markdown_rows(selections: list[SelectionRun]) -> list[list[str]]:
+    """Table 5 for report.md: 'mean +- std (median)' cells."""
+    return [[setting, str(len(members)),
+             *[format_statistics(s, 2) for s in selection_statistics(members).values()],
+             ", ".join(str(r.chosen_label) for r in members)]
+            for setting, members in selection_groups(selections).items()]

@@ -62,7 +62,9 @@ def add_benchmark_commands(benchmarks: Any) -> None:
     lookup = actions.add_parser("lookup", help="a genotype's table entry and test regret",
                                 description="Look up an S5 genotype (a genotype file, a run "
                                             "directory or an architecture key such as "
-                                            "sep.skip-pool.sep): prints JSON.")
+                                            "sep.skip-pool.sep): prints JSON, errors and "
+                                            "test_regret as fractions, test_regret_points in "
+                                            "percentage points (the report's unit).")
     lookup.add_argument("genotype", metavar="GENOTYPE")
     lookup.add_argument("--table", help="a table file (default: the shipped cpu table)")
     lookup.set_defaults(handler=_bench_lookup)
@@ -153,7 +155,9 @@ def _bench_lookup(args: argparse.Namespace) -> int:
     table = load_table(args.table)
     genotype = s5_genotype(args.genotype)
     entry = table.entry(genotype)
-    print(json.dumps({**table.lookup(genotype), "test_error_std": entry.test_error_std,
+    found = table.lookup(genotype)
+    print(json.dumps({**found, "test_regret_points": 100 * found["test_regret"],
+                      "test_error_std": entry.test_error_std,
                       "val_error_std": entry.val_error_std, "parameters": entry.parameters,
                       "seeds": list(entry.seeds), "best": table.best.key}))
     return 0

@@ -253,11 +253,18 @@ class S5Table:
         return self.entry(genotype).test_error - self.best.test_error
 
     def lookup(self, genotype: Genotype | dict) -> dict[str, Any]:
-        """What a search logs per epoch: the architecture, its errors and its test regret."""
+        """What a search logs per epoch: the architecture, its errors and test regret (fractions)
+        and the parameter count of the table's network."""
         entry = self.entry(genotype)
         return {"table": self.name, "architecture": entry.key, "test_error": entry.test_error,
                 "val_error": entry.val_error,
-                "test_regret": entry.test_error - self.best.test_error}
+                "test_regret": entry.test_error - self.best.test_error,
+                "parameters": entry.parameters}
+
+    def expected_random_regret(self) -> float:
+        """The test regret (a fraction) of an architecture drawn uniformly from the 81: the
+        mean table test error minus the best, the baseline a search method has to beat."""
+        return statistics.fmean(e.test_error for e in self.entries) - self.best.test_error
 
     def spread(self) -> dict[str, Any]:
         """Best, median and worst architecture by mean test error, and the seed noise."""
