@@ -15,7 +15,7 @@ import pytest
 
 from rdarts.cli import app
 from rdarts.cli.app import main
-from rdarts.runs import rundir
+from rdarts.runs import atomic, rundir
 
 TINY = ["--space", "s3", "--nodes", "2", "--layers", "3", "--channels", "4",
         "--batch-size", "16", "--max-train-images", "64", "--val-batches", "1",
@@ -158,7 +158,7 @@ def test_out_on_a_read_only_location(tmp_path, capsys, monkeypatch, no_slow_work
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access  # root passes permission bits, so deny through os.access
-    monkeypatch.setattr(rundir.os, "access",
+    monkeypatch.setattr(atomic.os, "access",
                         lambda path, mode: Path(path) != locked and real_access(path, mode))
     for out in (locked, locked / "run" / "deeper"):
         assert main(["search", *TINY, "--out", str(out)]) == 2
@@ -170,14 +170,14 @@ def test_write_refused_by_the_system_is_one_line(tmp_path, capsys, monkeypatch):
     def refuse(path, data):
         raise PermissionError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(rundir, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(atomic, "atomic_write_bytes", refuse)
     assert main(["search", *TINY, "--out", str(tmp_path / "run")]) == 2
     line = _one_line(capsys)
     assert line == f"rdarts: error: {tmp_path / 'run' / 'config.yaml'}: Read-only file system"
 
 
 def test_full_disk_says_so_and_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
-    real_write = rundir.atomic_write_bytes
+    real_write = atomic.atomic_write_bytes
     checkpoints = []
 
     def writer(path, data):  # the second epoch's checkpoint finds the disk full
@@ -187,7 +187,7 @@ def test_full_disk_says_so_and_keeps_the_last_checkpoint(tmp_path, capsys, monke
         if Path(path).name == "checkpoint.pt":
             checkpoints.append(path)
 
-    monkeypatch.setattr(rundir, "atomic_write_bytes", writer)
+    monkeypatch.setattr(atomic, "atomic_write_bytes", writer)
     out = tmp_path / "run"
     assert main(["search", *TINY, "--epochs", "2", "--out", str(out)]) == 2
     line = _one_line(capsys)
@@ -202,9 +202,9 @@ def test_atomic_writer_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatc
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rundir.os, "fsync", full)
+    monkeypatch.setattr(atomic.os, "fsync", full)
     with pytest.raises(OSError) as error:
-        rundir.atomic_write_text(path, "new")
+        atomic.atomic_write_text(path, "new")
     assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)
     assert path.read_text() == "old" and sorted(tmp_path.iterdir()) == [path]
 
@@ -338,7 +338,7 @@ def test_every_parser_refuses_abbreviations():
     (["search", "--method", "dart", "--out", "x"], "usage: rdarts search [options] --out OUT",
      "rdarts search: error: argument --method: invalid choice: 'dart' (did you mean 'darts'"),
     (["search", "--preset", "tny", "--out", "x"], "usage: rdarts search",
-     "invalid choice: 'tny' (did you mean 'tiny'?); choose from paper, tiny"),
+     "invalid choice: 'tny' (did you mean 'tiny'?); choose from cpu, paper, tiny"),
     (["serch"], "usage: rdarts [options] COMMAND ...",
      "rdarts: error: argument COMMAND: invalid choice: 'serch' (did you mean 'search'"),
     (["bench", "s5", "lookup"], "usage: rdarts bench s5 lookup [options] GENOTYPE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +11,10 @@ import torch
 from rdarts.core.genotype import check_fits, genotype_from_dict
 from rdarts.domains.image.spaces import get_space
 from rdarts.errors import ConfigError
+from rdarts.runs import atomic
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
+from rdarts.search.methods import DartsAda
 from rdarts.search.task import build_task, run_search
 
 TINY = {"space": "s3", "nodes": 2, "layers": 3, "channels": 4, "batch_size": 16,
@@ -91,23 +94,77 @@ def test_ada_rollback_equals_a_resume_from_that_epoch_with_the_new_regulariser(t
         assert torch.equal(a, b)
 
 
-def test_ada_resumes_exactly_after_a_kill_during_the_rollback(tmp_path, monkeypatch):
-    reference = run_search(_ada_config(), tmp_path / "reference", quiet=True)
-    real_trim = RunDir.trim_metrics
+# The rollback's writes, in their order (DartsAda._rollback): the checkpoint is the commit.
+ROLLBACK_WRITES = ["metrics-superseded.jsonl", "rollbacks.json", "checkpoint.pt",
+                   "metrics.jsonl"]
 
-    def die_in_rollback(self, next_epoch):
-        if next_epoch > 0:  # only the rollback trims back to a later epoch than the start
-            raise KeyboardInterrupt  # stands in for a kill after the superseded lines moved
-        real_trim(self, next_epoch)
 
-    monkeypatch.setattr(RunDir, "trim_metrics", die_in_rollback)
-    with pytest.raises(KeyboardInterrupt):
-        run_search(_ada_config(), tmp_path / "killed", quiet=True)
-    monkeypatch.setattr(RunDir, "trim_metrics", real_trim)
-    resumed = run_search(_ada_config(), tmp_path / "killed", resume=True, quiet=True)
-    assert resumed.result["rollbacks"] == reference.result["rollbacks"]
-    for a, b in zip(_alpha(tmp_path / "reference"), _alpha(tmp_path / "killed"), strict=True):
-        assert torch.equal(a, b)
+def _watch_rollback_writes(patch: pytest.MonkeyPatch, kill_at: int | None = None) -> list[str]:
+    """Record the files the rollback writes (every run file is written by
+    atomic.atomic_write_bytes); with `kill_at`, a KeyboardInterrupt (the kill) replaces that
+    write, so exactly `kill_at` writes of the rollback have happened."""
+    written: list[str] = []
+    inside = [False]
+    real_write, real_rollback = atomic.atomic_write_bytes, DartsAda._rollback
+
+    def write(path, data):
+        if inside[0]:
+            if len(written) == kill_at:
+                raise KeyboardInterrupt
+            written.append(Path(path).name)
+        real_write(path, data)
+
+    def rollback(self, *args):
+        inside[0] = True
+        try:
+            real_rollback(self, *args)
+        finally:
+            inside[0] = False
+
+    patch.setattr(atomic, "atomic_write_bytes", write)
+    patch.setattr(DartsAda, "_rollback", rollback)
+    return written
+
+
+def _ada_files(run: Path) -> dict[str, object]:
+    """What a kill must not change: the run's lines (timings aside), rollbacks and alpha."""
+    def lines(name):
+        return [{k: v for k, v in r.items() if not k.endswith("seconds")}
+                for r in RunDir(run).read_lines(name)]
+
+    return {"metrics": lines("metrics.jsonl"), "superseded": lines("metrics-superseded.jsonl"),
+            "rollbacks": RunDir(run).read_json_or("rollbacks.json")}
+
+
+def test_ada_loses_nothing_to_a_kill_at_any_write_of_the_rollback(tmp_path, monkeypatch):
+    config = _ada_config(epochs=2)
+    with monkeypatch.context() as patch:
+        written = _watch_rollback_writes(patch)
+        reference = run_search(config, tmp_path / "reference", quiet=True)
+    assert written == ROLLBACK_WRITES and len(reference.result["rollbacks"]) == 1
+    expected = _ada_files(tmp_path / "reference")
+    assert [r["epoch"] for r in expected["superseded"]] == [1]
+    for kill_at in range(len(ROLLBACK_WRITES)):
+        killed = tmp_path / f"killed-{kill_at}"
+        with monkeypatch.context() as patch:
+            _watch_rollback_writes(patch, kill_at)
+            with pytest.raises(KeyboardInterrupt):
+                run_search(config, killed, quiet=True)
+        resumed = run_search(config, killed, resume=True, quiet=True)
+        assert _ada_files(killed) == expected, f"killed before {ROLLBACK_WRITES[kill_at]}"
+        assert resumed.result["rollbacks"] == reference.result["rollbacks"]
+        for a, b in zip(_alpha(tmp_path / "reference"), _alpha(killed), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_overwrite_clears_the_rollback_files_so_no_stale_line_is_merged(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.prepare({"seed": 0}, resume=False, overwrite=False)
+    run.write_lines("metrics-superseded.jsonl", [{"rollback": 1, "epoch": 1}])
+    run.write_json("rollbacks.json", [{"rollback": 1}])
+    run.prepare({"seed": 1}, resume=False, overwrite=True)
+    assert run.read_lines("metrics-superseded.jsonl") == []
+    assert run.read_json_or("rollbacks.json") is None
 
 
 def test_ada_on_drop_path_needs_a_start_value(tmp_path):

@@ -6,12 +6,14 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from rdarts.cli.app import main
 from rdarts.core.genotype import derive, genotype_from_dict, one_hot
 from rdarts.domains.image.network import Network, count_parameters
 from rdarts.domains.image.spaces import BUILTIN_SPACES, get_space
 from rdarts.domains.image.training import build_training
+from rdarts.errors import RunDirError
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve, resolve_train
 from rdarts.search.task import run_search
@@ -122,6 +124,21 @@ def test_training_run_and_exact_resume(tmp_path, monkeypatch):
     a = torch.load(tmp_path / "reference" / "checkpoint.pt", weights_only=True)["network"]
     b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["network"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_checkpoint_holds_its_config_and_a_resume_checks_it(tmp_path):
+    config = resolve_train("quick", overrides={**QUICK, "epochs": 1})
+    genotype = _random_genotype("s2", 2)
+    run = tmp_path / "run"
+    run_training(config, genotype, run, quiet=True)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["config"] == {**config.to_dict(), "genotype": genotype.to_dict()}
+    edited = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**edited, "epochs": 2}, sort_keys=False))
+    longer = resolve_train("quick", overrides={**QUICK, "epochs": 2})
+    with pytest.raises(RunDirError, match=r"another configuration \(epochs: 1 -> 2\)"):
+        run_training(longer, genotype, run, resume=True, quiet=True)
+    assert [r["epoch"] for r in RunDir(run).read_metrics()] == [0]
 
 
 def test_lr_per_step_anneals_within_epochs_and_per_epoch_does_not(monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from rdarts.cli.app import main
 from rdarts.errors import DivergenceError, RunDirError
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import resolve
@@ -197,3 +200,135 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert all(torch.isfinite(t).all() for t in state["supernet"].values() if t.is_floating_point())
     assert json.loads((run_dir / "result.json").read_text())["status"] == "diverged"
     assert len(RunDir(run_dir).read_metrics()) == 1
+
+
+# ---- nothing already written is lost to a resume -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """One finished 3-epoch search, copied by each test that damages it."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    run_search(_config(), run, quiet=True)
+    return run
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file()}
+
+
+def test_resume_refuses_a_run_whose_checkpoint_is_gone_and_truncates_nothing(
+        finished_run, tmp_path, capsys):
+    run = _copy(finished_run, tmp_path)
+    (run / "checkpoint.pt").unlink()  # like every committed run under results/
+    before = _files(run)
+    with pytest.raises(RunDirError, match=r"completed run with 3 recorded epoch\(s\) but no "
+                                          r"checkpoint.pt.*pass --overwrite"):
+        run_search(_config(), run, resume=True, quiet=True)
+    assert _files(run) == before
+
+    flags = [*TINY_FLAGS, "--epochs", "3", "--quiet", "--out", str(run), "--resume"]
+    assert main(["search", *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("rdarts: error: cannot resume")
+    assert _files(run) == before
+
+    (run / "result.json").unlink()  # an unfinished run with recorded epochs: refused too
+    with pytest.raises(RunDirError, match=r"a run with 3 recorded epoch\(s\).*from epoch 0"):
+        run_search(_config(), run, resume=True, quiet=True)
+    assert [r["epoch"] for r in RunDir(run).read_metrics()] == [0, 1, 2]
+
+
+def test_resume_with_nothing_to_resume_is_refused(tmp_path, monkeypatch):
+    missing, empty = tmp_path / "missing", tmp_path / "empty"
+    empty.mkdir()
+    for out in (missing, empty):
+        with pytest.raises(RunDirError, match=f"^nothing to resume in {out}; drop --resume to "
+                                              "start a new run$"):
+            run_search(_config(epochs=1), out, resume=True, quiet=True)
+    assert not missing.exists() and list(empty.iterdir()) == []
+
+    def killed_before_the_first_checkpoint(self, state):
+        raise KeyboardInterrupt
+
+    # A run killed before its first checkpoint (epoch 0's line may be written): a resume
+    # starts it again, and epoch 0's line is redone, not kept twice.
+    with monkeypatch.context() as patch:
+        patch.setattr(RunDir, "save_checkpoint", killed_before_the_first_checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            run_search(_config(epochs=1), empty, quiet=True)
+    assert [r["epoch"] for r in RunDir(empty).read_metrics()] == [0]
+    assert not (empty / "checkpoint.pt").exists()
+    resumed = run_search(_config(epochs=1), empty, resume=True, quiet=True)
+    assert resumed.result["status"] == "completed"
+    assert [r["epoch"] for r in RunDir(empty).read_metrics()] == [0]
+
+
+def test_checkpoint_keeps_every_metrics_line_and_restores_a_torn_one(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    metrics = run / "metrics.jsonl"
+    whole = metrics.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["metrics_lines"] == [json.loads(line) for line in lines]
+    metrics.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    assert len(RunDir(run).read_metrics()) == 2  # the torn line is skipped by readers
+    result = json.loads((run / "result.json").read_text())
+
+    resumed = run_search(_config(), run, resume=True, quiet=True)
+    assert metrics.read_bytes() == whole
+    assert resumed.result["search_seconds"] == result["search_seconds"]
+
+
+def test_a_line_missing_from_both_file_and_checkpoint_is_refused(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    del state["metrics_lines"]  # a checkpoint written before checkpoints kept a copy
+    torch.save(state, run / "checkpoint.pt")
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run / "metrics.jsonl").write_text("".join(lines[:2]))
+    before = _files(run)
+    with pytest.raises(RunDirError, match=r"lacks the line\(s\) of epoch\(s\) 2 that "
+                                          "checkpoint.pt covers"):
+        run_search(_config(), run, resume=True, quiet=True)
+    assert _files(run) == before
+
+
+def test_resume_checks_the_checkpoint_config_not_only_config_yaml(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    edited = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**edited, "epochs": 5}, sort_keys=False))
+    before = _files(run)
+    with pytest.raises(RunDirError, match=r"checkpoint.pt was computed with another "
+                                          r"configuration \(epochs: 3 -> 5\)"):
+        run_search(_config(epochs=5), run, resume=True, quiet=True)
+    assert _files(run) == before
+
+
+def test_a_checkpoint_of_another_run_is_one_line_not_a_traceback(finished_run, tmp_path,
+                                                                 capsys):
+    other = _config(space="s2", epochs=3)
+    run = RunDir(tmp_path / "s2")
+    run.prepare(other.to_dict(), resume=False, overwrite=False)
+    shutil.copy(finished_run / "checkpoint.pt", run.checkpoint)  # an s3 checkpoint
+    with pytest.raises(RunDirError, match=r"another configuration \(space: 's3' -> 's2'\)"):
+        run_search(other, run.path, resume=True, quiet=True)
+    flags = [*TINY_FLAGS, "--epochs", "3", "--quiet", "--out", str(run.path), "--resume"]
+    flags[flags.index("s3")] = "s2"
+    assert main(["search", *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "space: 's3' -> 's2'" in error
+
+    state = torch.load(run.checkpoint, weights_only=True)
+    del state["config"]  # nothing to compare: the state itself does not fit
+    torch.save(state, run.checkpoint)
+    with pytest.raises(RunDirError, match=r"^checkpoint .* does not fit this run \(RuntimeError: "
+                                          r"Error\(s\) in loading state_dict"):
+        run_search(other, run.path, resume=True, quiet=True)
+    assert run.read_metrics() == []

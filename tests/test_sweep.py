@@ -14,7 +14,7 @@ import yaml
 from rdarts.errors import ConfigError
 from rdarts.experiments.executors import RayExecutor
 from rdarts.experiments.jobs import expand, select_jobs
-from rdarts.experiments.runner import result_line, run_sweep, sweep_command
+from rdarts.experiments.runner import result_line, run_sweep, summary_table, sweep_command
 from rdarts.experiments.sweepfile import load_sweep, shipped_sweeps, sweep_from_dict
 from rdarts.runs.rundir import RunDir
 
@@ -100,7 +100,7 @@ def test_resolve_errors_name_the_job():
 def test_shipped_sweeps_load_and_expand():
     counts = {name: len(expand(load_sweep(name))) for name in shipped_sweeps()}
     assert counts == {"fig5_l2": 60, "table1": 36, "table2_fig4_drop_path": 48, "table5": 72,
-                      "tiny": 2, "s5_regret": 9, "s5_rdarts": 6}
+                      "tiny": 2, "s5_regret": 9, "s5_rdarts": 6, "cpu_pilot": 2}
 
     table1 = expand(load_sweep("table1"))
     assert table1[0].name == "s1_cifar10_seed0" and table1[-1].name == "s4_svhn_seed2"
@@ -128,7 +128,7 @@ def test_shipped_sweeps_load_and_expand():
     s5_jobs = expand(load_sweep("s5_regret")) + expand(load_sweep("s5_rdarts"))
     assert {job.settings["space"] for job in s5_jobs} == {"s5"}
     assert {job.settings["seed"] for job in s5_jobs} == {0, 1, 2}
-    with pytest.raises(ConfigError, match="shipped sweeps: fig5_l2, s5_rdarts, s5_regret"):
+    with pytest.raises(ConfigError, match="shipped sweeps: cpu_pilot, fig5_l2, s5_rdarts"):
         load_sweep("table9")
 
 
@@ -240,6 +240,8 @@ def test_a_killed_sweep_resumes_and_skips_finished_jobs(tmp_path, monkeypatch):
     assert summary["counts"]["done"] == 2
     first, second = summary["jobs"]
     assert first["reused"] and first["attempts"] == 0 and "skip seed0: finished earlier" in lines
+    assert first["seconds"] is None  # the killed sweep never wrote its summary: cost unknown
+    assert summary_table(summary).splitlines()[1].split()[3] == "-"
     assert second["attempts"] == 1 and "reused" not in second
     assert {p: p.stat().st_mtime_ns for p in (out / "seed0").rglob("*") if p.is_file()} == stamps
     assert [r["epoch"] for r in RunDir(out / "seed1" / "search").read_metrics()] == [0, 1, 2]
@@ -352,6 +354,14 @@ def test_a_training_sweep_trains_each_genotype_and_reports_both_errors(tmp_path,
     assert {"val_accuracy", "test_accuracy"} <= set(metrics[0])
     again = run_sweep(sweep, tmp_path / "out", "local", retries=0, log=quiet)
     assert all(r.get("reused") for r in again["jobs"])
+    # A rerun keeps each job's measured cost and records its own time apart, rerun after rerun.
+    cost = [r["seconds"] for r in summary["jobs"]]
+    assert all(seconds > 0 for seconds in cost)
+    for rerun in (again, run_sweep(sweep, tmp_path / "out", "local", retries=0, log=quiet)):
+        assert [r["seconds"] for r in rerun["jobs"]] == cost
+        assert all(0 <= r["rerun_seconds"] < 60 for r in rerun["jobs"])
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["jobs"][0]["seconds"] \
+        == cost[0]
     # A genotype axis of names; a dry run shows the training settings.
     path = tmp_path / "axis.yaml"
     path.write_text(yaml.safe_dump({"name": "axis", "kind": "train", "base": EVAL,

@@ -89,7 +89,7 @@ def _search(args: argparse.Namespace) -> int:
 
 def _selection(args: argparse.Namespace) -> int:
     from rdarts.experiments.executors import make_executor
-    from rdarts.runs.rundir import check_out
+    from rdarts.runs.atomic import check_out
     from rdarts.search.config import resolve, resolve_train
     from rdarts.search.selection import rdarts_candidates, run_selection, seed_candidates
 

@@ -237,7 +237,7 @@ def check_fits(genotype: Genotype, space: CellSpace) -> None:
 
 
 def save_genotype(genotype: Genotype, path: str | Path) -> None:
-    from rdarts.runs.rundir import atomic_write_text
+    from rdarts.runs.atomic import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(genotype.to_dict(), indent=2) + "\n")
 

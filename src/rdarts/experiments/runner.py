@@ -3,13 +3,16 @@ sweep` command that prints it.
 
 A failed job is a line in the summary, never an exception, so that one bad grid point does not
 cost the others; jobs finished earlier are reused, so a killed sweep is rerun with the same
-command.
+command. A reused job keeps the cost measured when it ran (`seconds`, from the earlier
+summary.json; None when that summary was never written) and records what the rerun spent on it
+as `rerun_seconds`: a rerun never erases what a sweep cost.
 
 Output directory:
 
     OUT/sweep.yaml     the sweep as loaded (validated, normalised)
     OUT/jobs.json      the expanded jobs (name, kind, settings, steps, ...) and their status
-    OUT/summary.json   per job: status (done / failed / skipped), attempts, seconds, results
+    OUT/summary.json   per job: status (done / failed / skipped), attempts, seconds (the
+                       measured cost), rerun_seconds (reused jobs), results
     OUT/<job>/search/  OUT/<job>/eval/  OUT/<job>/eval-es/  OUT/<job>/selection/
     OUT/<job>/train/   (kind: train)
 """
@@ -17,6 +20,7 @@ Output directory:
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +32,9 @@ from rdarts.experiments.executors import Executor, Job, JobResult, make_executor
 from rdarts.experiments.jobs import SweepJob, expand, select_jobs
 from rdarts.experiments.steps import job_finished, job_results, run_sweep_job
 from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep
+from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import JobRecord
-from rdarts.runs.rundir import atomic_write_json, atomic_write_text, check_out
+from rdarts.runs.rundir import RunDir
 from rdarts.search.config import SearchConfig, TrainConfig
 
 Log = Callable[[str], None]
@@ -96,13 +101,16 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | str = "local",
 
     records: dict[str, dict[str, Any]] = {}
     to_run: list[SweepJob] = []
+    measured = _measured_seconds(out)
     for job in jobs:
         data = job.to_dict()
+        start = time.perf_counter()
         if job_finished(data, out / job.name):
             log(f"skip {job.name}: finished earlier")
             records[job.name] = {"name": job.name, "status": "done", "attempts": 0,
-                                 "seconds": 0.0, "steps": list(job.steps), "reused": True,
-                                 **job_results(data, out / job.name)}
+                                 "seconds": measured.get(job.name), "steps": list(job.steps),
+                                 "reused": True, **job_results(data, out / job.name),
+                                 "rerun_seconds": round(time.perf_counter() - start, 3)}
         elif job.name in chosen:
             to_run.append(job)
         else:
@@ -120,6 +128,18 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | str = "local",
     atomic_write_json(out / "summary.json", summary)
     _write_jobs(out, sweep, jobs, {name: record["status"] for name, record in records.items()})
     return summary
+
+
+def _measured_seconds(out: Path) -> dict[str, float]:
+    """Per job, the seconds the earlier summary.json of this sweep recorded for its finished
+    run (kept through any number of reruns); {} without a readable summary."""
+    try:
+        previous = RunDir(out).read_json_or("summary.json", {})
+        return {record["name"]: record["seconds"] for record in previous.get("jobs", [])
+                if record.get("status") == "done"
+                and isinstance(record.get("seconds"), int | float)}
+    except (RunDirError, AttributeError, KeyError, TypeError):
+        return {}  # a damaged summary is rewritten below; only its timings are lost
 
 
 def _execute(jobs: list[SweepJob], out: Path, executor: Executor | str, retries: int | None,
@@ -193,8 +213,9 @@ def summary_table(summary: dict[str, Any]) -> str:
     width = max([len("job"), *(len(r["name"]) for r in rows)])
     lines = [f"{'job':<{width}}  {'status':<7}  {'tries':>5}  {'seconds':>9}  results"]
     for r in rows:
+        seconds = "-" if r.get("seconds") is None else f"{r['seconds']:.1f}"
         lines.append(f"{r['name']:<{width}}  {r['status']:<7}  {r['attempts']:>5}  "
-                     f"{r['seconds']:>9.1f}  {result_line(r)}")
+                     f"{seconds:>9}  {result_line(r)}")
     counts = summary["counts"]
     lines.append(f"{len(rows)} jobs: {counts['done']} done, {counts['failed']} failed, "
                  f"{counts['skipped']} skipped; summary in {summary['out']}/summary.json")

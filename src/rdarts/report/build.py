@@ -57,7 +57,7 @@ from rdarts.report.tables import (
     table_rows,
     write_csv,
 )
-from rdarts.runs.rundir import check_out
+from rdarts.runs.atomic import check_out
 
 
 def _run_summary(run: SearchRun) -> dict[str, Any]:

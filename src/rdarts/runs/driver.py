@@ -2,8 +2,10 @@
 
 Order of writes per epoch, chosen so that a kill at any moment loses nothing and a resume is
 exact: (1) append the epoch's metrics line, (2) replace the task's own epoch files (the
-search's genotype.json), (3) replace checkpoint.pt. A resume trims metrics lines that the
-checkpoint does not cover and redoes those epochs.
+search's genotype.json), (3) replace checkpoint.pt, which keeps a copy of every line it covers.
+A resume loads the checkpoint only if its stored configuration is this run's, makes
+metrics.jsonl hold exactly the lines it covers (dropping later ones, restoring lost ones from
+the copy) and redoes the later epochs.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import torch
 from tqdm import tqdm
 
 from rdarts.core.genotype import Genotype
-from rdarts.errors import DivergenceError
+from rdarts.errors import DivergenceError, RunDirError
+from rdarts.runs.manifest import manifest
 from rdarts.runs.records import MetricsLine
-from rdarts.runs.rundir import RunDir, manifest
+from rdarts.runs.rundir import METRICS_COPY, RunDir
 from rdarts.runs.tensorboard import EventLog
 
 
@@ -70,10 +73,17 @@ def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Pa
     """Run `task` to its last epoch in the run directory `out` (or continue it)."""
     log = sys.stderr if log is None else log
     run_dir = RunDir(out)
+    saved = None
     if run_dir.prepare(config, resume=resume, overwrite=overwrite):
-        task.load_state_dict(run_dir.load_checkpoint(map_location=task.device))
+        saved = _resume(task, run_dir, config)
         _say(log, quiet, f"resuming {run_dir.path} at epoch {task.epoch}/{task.epochs}")
-    run_dir.trim_metrics(task.epoch)
+    elif resume:
+        _say(log, quiet, f"resuming {run_dir.path} at epoch 0/{task.epochs}: it was stopped "
+                         "before its first checkpoint")
+    restored = run_dir.restore_metrics(task.epoch, saved)
+    if restored:
+        _say(log, quiet, f"restored the metrics line(s) of epoch(s) "
+                         f"{', '.join(map(str, restored))} from the checkpoint")
     info = manifest(seed, task.device)
     run_dir.write_json("manifest.json", info)
     _say(log, quiet, task.describe())
@@ -89,6 +99,29 @@ def run_epochs(task: EpochTask, config: dict[str, Any], seed: int, out: str | Pa
     run_dir.write_json("result.json", result)
     run_dir.write_json("manifest.json", {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return Outcome(run_dir=run_dir.path, result=result)
+
+
+def _resume(task: EpochTask, run_dir: RunDir, config: dict[str, Any]) -> list[MetricsLine]:
+    """Load checkpoint.pt into `task` (its stored configuration checked first); return its
+    copy of the metrics lines ([] for a checkpoint older than the copy)."""
+    state = run_dir.resume_state(config, map_location=task.device)
+    load_task_state(task, state, run_dir.checkpoint)
+    return list(state.get(METRICS_COPY) or [])
+
+
+def load_task_state(task: EpochTask, state: dict[str, Any], path: Path) -> None:
+    """`task.load_state_dict(state)`, with a state that does not fit the task (missing or
+    unexpected entries, other shapes: a checkpoint of another space or kind of run) as one
+    RunDirError instead of a traceback."""
+    try:
+        task.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+        reason = " ".join(str(error).split())
+        reason = reason if len(reason) <= 200 else reason[:197] + "..."
+        raise RunDirError(
+            f"checkpoint {path} does not fit this run ({type(error).__name__}: {reason}); "
+            "it comes from another run: restore this run's checkpoint, or pass --overwrite to "
+            "start again") from None
 
 
 def _run_epoch(task: EpochTask, run_dir: RunDir, quiet: bool, save_every: int,

@@ -109,8 +109,10 @@ class JobRecord(TypedDict, total=False):
 
     name: str
     status: str  # done | failed | skipped
-    attempts: int
-    seconds: float
+    attempts: int  # tries in this invocation (0: reused)
+    seconds: float | None  # the measured cost; a reused job keeps it (None: never recorded)
+    rerun_seconds: float  # reused jobs: what this invocation spent on them
+    reused: bool
     steps: list[str]
     error: str
     results: dict[str, Any]

@@ -3,22 +3,21 @@
 One directory per run holds config.yaml, metrics.jsonl, checkpoint.pt, genotype.json,
 result.json and manifest.json. Every file is replaced atomically (write to a temporary file in
 the same directory, fsync, rename), so a run killed at any moment leaves either the old or the
-new version of each file, never a torn one. metrics.jsonl is appended line by line and trimmed
-back to the checkpoint on resume.
+new version of each file, never a torn one. metrics.jsonl is appended line by line; every
+checkpoint keeps a copy of the lines it covers, so a resume makes the file hold exactly those
+lines again (later ones are redone, lost or torn ones come back from the copy).
+
+Nothing already written is lost to a resume: a directory whose epochs were recorded but whose
+checkpoint is gone is refused rather than restarted, and a checkpoint is only loaded when its
+own stored configuration (not only the hand-editable config.yaml) is this run's.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
-import platform
 import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,121 +25,18 @@ import torch
 import yaml
 
 from rdarts.errors import RunDirError
+from rdarts.runs.atomic import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    check_out,
+)
 from rdarts.runs.records import MetricsLine
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
-             "manifest.json")
+             "manifest.json", "metrics-superseded.jsonl", "rollbacks.json")  # last two: ADA
+METRICS_COPY = "metrics_lines"  # the checkpoint's copy of the metrics lines it covers
 _MISSING = object()  # read_json's marker for "no such file"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers and crashes see the old or the new file.
-
-    A write that fails (a full disk) leaves the old file; the OSError then names `path`,
-    which the bare write and fsync errors do not.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        if error.filename is None:
-            raise OSError(error.errno, error.strerror, str(path)) from error
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def check_out(path: str | Path, flag: str = "--out") -> None:
-    """Refuse (RunDirError) an output directory that cannot be made or written: `path` is a
-    file, lies under a file, or its nearest existing folder is read-only for us. Nothing is
-    created, so a command can check its output before any slow work and leave no trace."""
-    path = Path(path).expanduser()
-    try:
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"{flag} {path} exists and is not a directory")
-        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    except OSError as error:  # a folder on the way that we may not look into
-        raise RunDirError(f"{flag} {path} is not accessible: {error.strerror}") from None
-    if not existing.is_dir():
-        raise RunDirError(f"{flag} {path} lies under {existing}, which is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        what = "it" if existing == path else f"its parent {existing}"
-        raise RunDirError(f"{flag} {path} is not writable: {what} is read-only or belongs to "
-                          "another user")
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def atomic_torch_save(path: Path, obj: Any) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def git_revision() -> str | None:
-    """The source checkout's commit (with '+dirty' when modified), if rdarts runs from one."""
-    source = Path(__file__).resolve().parent
-    try:
-        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
-                                  text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=source, capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return revision + ("+dirty" if dirty.strip() else "")
-
-
-def manifest(seed: int, device: torch.device) -> dict[str, Any]:
-    """Versions, seed, device and git revision: what a reader needs to trust a figure."""
-    import numpy
-    import torchvision
-
-    import rdarts
-
-    return {
-        "rdarts": rdarts.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "device": str(device),
-        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
-                        else platform.processor() or platform.machine()),
-        "threads": torch.get_num_threads(),
-        "seed": seed,
-        "git_revision": git_revision(),
-        "command": sys.argv,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 class RunDir:
@@ -166,17 +62,21 @@ class RunDir:
     def check(self, config: dict[str, Any] | None, *, resume: bool, overwrite: bool) -> None:
         """Refuse (RunDirError) what `prepare` would refuse, writing nothing: contradicting
         flags, an --out that cannot be a directory of ours, a directory that holds another run
-        (or anything that is not a run). With `config` None the same-run rule is left to
+        (or anything that is not a run), a resume with nothing to resume or whose recorded
+        epochs it could not continue. With `config` None the same-run rule is left to
         `prepare`, so callers can check before they know the run's full configuration."""
         if resume and overwrite:
             raise RunDirError("--resume and --overwrite contradict each other; choose one")
         check_out(self.path)
         if self.holds_run():
             existing = self.read_config()
-            if overwrite or (resume and config is None):
+            if overwrite:
                 return
             if resume:
-                _check_same_run(existing, config, self.path)
+                if config is not None:
+                    _check_same_run(existing, config, self.path)
+                if not self.checkpoint.exists():
+                    self._check_nothing_recorded()
                 return
             hint = ""
             if config is not None:
@@ -191,12 +91,17 @@ class RunDir:
                 f"{self.path} is not empty and holds no rdarts run (no config.yaml); "
                 "refusing to write into it"
             )
+        if resume:
+            raise RunDirError(f"nothing to resume in {self.path}; drop --resume to start a new "
+                              "run")
 
     def prepare(self, config: dict[str, Any], *, resume: bool, overwrite: bool) -> bool:
         """Make the directory ready; return True when a checkpoint should be resumed.
 
         Refuses (RunDirError, see `check`) to touch a directory that holds another run, or
-        anything that is not a run, unless told to; never deletes files it did not write.
+        anything that is not a run, unless told to; never deletes files it did not write. A
+        resume needs a run to continue, and never restarts one whose recorded epochs it cannot
+        continue.
         """
         self.check(config, resume=resume, overwrite=overwrite)
         if self.holds_run():
@@ -207,6 +112,21 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.file("config.yaml"), yaml.safe_dump(config, sort_keys=False))
         return False
+
+    def _check_nothing_recorded(self) -> None:
+        """A resume without checkpoint.pt starts at epoch 0. That is only right for a run
+        killed before its first checkpoint (no line, or epoch 0's line written just before the
+        kill, which is redone); lines of later epochs or a completed result.json mean the
+        checkpoint is gone, and restarting would throw the recorded run away."""
+        epochs = {r.get("epoch") for r in self.read_metrics()}
+        finished = self.finished_result() is not None
+        if epochs <= {0} and not finished:
+            return
+        what = "a completed run" if finished else "a run"
+        raise RunDirError(
+            f"cannot resume {self.path}: it holds {what} with {len(epochs)} recorded epoch(s) "
+            "but no checkpoint.pt to continue from, and resuming would restart it from epoch "
+            "0; pass --overwrite to run it again from scratch, or choose another --out")
 
     def _clear(self) -> None:
         for name in RUN_FILES:
@@ -234,18 +154,24 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def read_metrics(self) -> list[MetricsLine]:
-        """Every record of metrics.jsonl, [] before the first epoch.
+        """Every record of metrics.jsonl, [] before the first epoch (see `read_lines`)."""
+        return self.read_lines("metrics.jsonl")
+
+    def read_lines(self, name: str) -> list[MetricsLine]:
+        """Every record of the JSON-lines file `name` (metrics.jsonl,
+        metrics-superseded.jsonl), [] if there is none yet.
 
         A torn last line (a run killed mid-append, or a file read while being appended to) is
-        skipped. Appends are whole, fsynced lines and a resume trims the file first, so any
+        skipped. Appends are whole, fsynced lines and a resume rewrites the file first, so any
         other line that is not a JSON object means damage: RunDirError naming the line.
         """
-        if not self.metrics.exists():
+        path = self.file(name)
+        if not path.exists():
             return []
         try:
-            lines = [line for line in self.metrics.read_text().splitlines() if line.strip()]
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
         except OSError as error:
-            raise RunDirError(f"{self.metrics} is unreadable: {error}") from None
+            raise RunDirError(f"{path} is unreadable: {error}") from None
         records = []
         for number, line in enumerate(lines, start=1):
             try:
@@ -253,27 +179,60 @@ class RunDir:
             except json.JSONDecodeError as error:
                 if number == len(lines):
                     break
-                raise RunDirError(f"{self.metrics} line {number} is not JSON: {error}") from None
+                raise RunDirError(f"{path} line {number} is not JSON: {error}") from None
             if not isinstance(record, dict):
-                raise RunDirError(
-                    f"{self.metrics} line {number}: expected a JSON object, got {record!r}")
+                raise RunDirError(f"{path} line {number}: expected a JSON object, got {record!r}")
             records.append(record)
         return records
 
+    def write_lines(self, name: str, records: list[MetricsLine]) -> None:
+        """Replace the JSON-lines file `name` with `records`, one line each."""
+        atomic_write_text(self.file(name), "".join(json.dumps(r) + "\n" for r in records))
+
     def trim_metrics(self, next_epoch: int) -> None:
         """Keep the lines of epochs the checkpoint already holds; later ones will be redone."""
-        kept = [r for r in self.read_metrics() if r.get("epoch", -1) < next_epoch]
-        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
+        self.write_lines("metrics.jsonl",
+                         [r for r in self.read_metrics() if r.get("epoch", -1) < next_epoch])
+
+    def restore_metrics(self, next_epoch: int, saved: list[MetricsLine] | None) -> list[int]:
+        """Make metrics.jsonl hold exactly one line per epoch before `next_epoch` (what the
+        checkpoint covers): later lines are dropped (those epochs are redone), lines the file
+        lacks (lost, or a torn last line) come back from the checkpoint's copy `saved`.
+
+        Returns the epochs restored. RunDirError when a line is missing from both (a checkpoint
+        written before checkpoints kept a copy): resuming would lose it for good.
+        """
+        kept = {r.get("epoch"): r for r in self.read_metrics() if r.get("epoch", -1) < next_epoch}
+        restored = [r for r in saved or [] if r.get("epoch") not in kept]
+        kept.update({r["epoch"]: r for r in restored})
+        missing = [epoch for epoch in range(next_epoch) if epoch not in kept]
+        if missing:
+            raise RunDirError(
+                f"cannot resume {self.path}: metrics.jsonl lacks the line(s) of epoch(s) "
+                f"{', '.join(map(str, missing))} that checkpoint.pt covers, and the checkpoint "
+                "holds no copy of them; restore metrics.jsonl, or pass --overwrite to run it "
+                "again from scratch")
+        self.write_lines("metrics.jsonl", [kept[epoch] for epoch in sorted(kept)])
+        return [r["epoch"] for r in restored]
+
+    def _with_metrics(self, state: dict[str, Any]) -> dict[str, Any]:
+        """`state` with a copy of the metrics lines it covers (epochs before state["epoch"]),
+        read back from the file: plain JSON data, so it loads with weights_only=True."""
+        covered = [r for r in self.read_metrics() if r.get("epoch", -1) < state["epoch"]]
+        return {**state, METRICS_COPY: covered}
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        atomic_torch_save(self.checkpoint, state)
+        """Replace checkpoint.pt with `state` and its copy of the metrics lines it covers (so
+        the epoch's line must be appended first, as the driver does)."""
+        atomic_torch_save(self.checkpoint, self._with_metrics(state))
 
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.file("checkpoints") / f"epoch-{epoch:04d}.pt"
 
     def save_epoch_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
-        """Keep the state at the end of `epoch` (for offline Hessians and discretisation)."""
-        atomic_torch_save(self.epoch_checkpoint(epoch), state)
+        """Keep the state at the end of `epoch` (for offline Hessians, discretisation and
+        DARTS-ADA's rollback), with its copy of the metrics lines like checkpoint.pt."""
+        atomic_torch_save(self.epoch_checkpoint(epoch), self._with_metrics(state))
 
     def saved_epochs(self) -> list[int]:
         paths = self.file("checkpoints").glob("epoch-*.pt")
@@ -305,6 +264,29 @@ class RunDir:
             ) from None
         if not isinstance(state, dict) or "epoch" not in state:
             raise RunDirError(f"checkpoint {path} does not hold an rdarts search state")
+        return state
+
+    def resume_state(self, config: dict[str, Any],
+                     map_location: torch.device | str = "cpu") -> dict[str, Any]:
+        """checkpoint.pt, once its own stored configuration is found to be `config`'s.
+
+        config.yaml is a text file anyone may edit; the checkpoint's "config" entry is what
+        the state was computed with. A checkpoint without one (an older training) is checked
+        against config.yaml only, as before.
+        """
+        state = self.load_checkpoint(map_location=map_location)
+        stored = state.get("config")
+        if stored is None:
+            return state
+        if not isinstance(stored, dict):
+            raise RunDirError(f"checkpoint {self.checkpoint} holds no readable configuration")
+        differing = differences(stored, config)
+        if differing:
+            raise RunDirError(
+                f"cannot resume {self.path}: checkpoint.pt was computed with another "
+                f"configuration ({_detail(stored, config, differing)}); config.yaml was edited "
+                "or the checkpoint comes from another run: pass --overwrite to start again, "
+                "or choose another --out")
         return state
 
     def write_json(self, name: str, data: Any) -> None:
@@ -358,11 +340,12 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             and old.get(k, ADDED_SETTINGS.get(k)) != new.get(k, ADDED_SETTINGS.get(k))]
 
 
-
+def _detail(old: dict[str, Any], new: dict[str, Any], differing: list[str]) -> str:
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:4])
 
 
 def _check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
     differing = differences(old, new)
     if differing:
-        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:4])
-        raise RunDirError(f"cannot resume {path}: the configuration differs ({details})")
+        raise RunDirError(f"cannot resume {path}: the configuration differs "
+                          f"({_detail(old, new, differing)})")

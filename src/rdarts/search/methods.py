@@ -19,14 +19,14 @@ preconditions and the settings it reads.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any
 
 from rdarts.core.genotype import Genotype, genotype_from_dict, save_genotype
 from rdarts.domains.base import Batch, EpochPlan
 from rdarts.errors import RunDirError
+from rdarts.runs.driver import load_task_state
 from rdarts.runs.records import MetricsLine, SearchResult
-from rdarts.runs.rundir import RunDir, atomic_write_text
+from rdarts.runs.rundir import RunDir
 from rdarts.search.stopping import EarlyStopping, Trigger
 
 if TYPE_CHECKING:
@@ -207,6 +207,15 @@ class DartsAda(DartsEs):
 
     def _rollback(self, task: SearchTask, run_dir: RunDir, trigger: Trigger, old: float,
                   new: float) -> None:
+        """Restore the state of the returned epoch and raise the regulariser, then write.
+
+        The writes are ordered so that a kill between any two loses nothing: (1) the lines
+        about to be superseded are archived (merged, so a redo adds nothing twice), (2)
+        rollbacks.json, (3) checkpoint.pt, the commit point: before it a resume redoes this
+        rollback from the triggering epoch's checkpoint, after it the resume continues from
+        the rolled-back state; (4) metrics.jsonl is trimmed last, so until the commit its lines
+        are all still there (and after it, a resume trims them itself).
+        """
         epoch = trigger.return_epoch
         entry = {"rollback": len(self.rollbacks) + 1, "decided_at": trigger.decided_at,
                  "to_epoch": epoch, "regularizer": self.label, "old": old, "new": new,
@@ -217,13 +226,13 @@ class DartsAda(DartsEs):
             state = run_dir.load_checkpoint(map_location=task.device, epoch=epoch)
         except RunDirError as error:
             raise RunDirError(f"DARTS-ADA cannot roll back: {error}") from None
-        task.load_state_dict(state)
+        load_task_state(task, state, run_dir.epoch_checkpoint(epoch))
         self.rollbacks = log
         task.search.set_regularization(**{self.setting: new})
         _archive_superseded(run_dir, epoch, entry["rollback"])
-        run_dir.trim_metrics(epoch + 1)
-        atomic_write_text(run_dir.file("rollbacks.json"), json.dumps(log, indent=2) + "\n")
+        run_dir.write_json("rollbacks.json", log)
         run_dir.save_checkpoint(task.state_dict())
+        run_dir.trim_metrics(epoch + 1)
 
     def describe(self) -> str:
         return f"; adapting {self.label} by x{self.eta:g} up to {self.r_max:g}"
@@ -246,12 +255,12 @@ class DartsAda(DartsEs):
 
 
 def _archive_superseded(run_dir: RunDir, epoch: int, rollback: int) -> None:
-    """Move the metrics lines after `epoch` to metrics-superseded.jsonl, tagged with the
-    rollback; idempotent, so a rollback redone after a kill does not duplicate them."""
-    path = run_dir.file("metrics-superseded.jsonl")
-    kept = []
-    if path.exists():
-        kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        kept = [record for record in kept if record.get("rollback") != rollback]
-    kept += [{"rollback": rollback, **r} for r in run_dir.read_metrics() if r["epoch"] > epoch]
-    atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
+    """Copy the metrics lines after `epoch` to metrics-superseded.jsonl, tagged with the
+    rollback. Lines already archived stay; a line is added once per (rollback, epoch), so a
+    rollback redone after a kill neither duplicates nor drops any."""
+    name = "metrics-superseded.jsonl"
+    archived = run_dir.read_lines(name)
+    known = {(r.get("rollback"), r.get("epoch")) for r in archived}
+    added = [{"rollback": rollback, **r} for r in run_dir.read_metrics()
+             if r["epoch"] > epoch and (rollback, r["epoch"]) not in known]
+    run_dir.write_lines(name, archived + added)

@@ -25,14 +25,9 @@ from rdarts.core.genotype import genotype_from_dict
 from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
+from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import SelectionResult
-from rdarts.runs.rundir import (
-    RunDir,
-    atomic_write_json,
-    atomic_write_text,
-    check_out,
-    with_added_settings,
-)
+from rdarts.runs.rundir import RunDir, with_added_settings
 from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
 # Spec section 8: the four strengths R-DARTS tries by default.

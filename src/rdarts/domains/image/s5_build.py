@@ -34,7 +34,7 @@ from rdarts.domains.image.s5 import (
     get_protocol,
 )
 from rdarts.errors import BenchmarkError, ConfigError
-from rdarts.runs.rundir import atomic_write_json
+from rdarts.runs.atomic import atomic_write_json
 from rdarts.userfiles import read_user_file
 
 PROGRESS_FORMAT = "rdarts-s5-progress"

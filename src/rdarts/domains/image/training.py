@@ -210,7 +210,11 @@ class Training:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "network": self.network.state_dict(),
+        """Everything an exact resume needs, and the run configuration it was computed with
+        (what `run_training` writes as config.yaml), so a resume can check it."""
+        return {"epoch": self.epoch,
+                "config": {**self.config.to_dict(), "genotype": self.genotype.to_dict()},
+                "network": self.network.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "train_stream": self.train_stream.state_dict(), "rng": rng_state(self.device)}
 
