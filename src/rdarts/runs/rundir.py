@@ -29,7 +29,10 @@ from rdarts.errors import RunDirError
 from rdarts.runs.records import MetricsLine
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
-             "manifest.json")
+             "manifest.json", "genotype_es.json")
+# The rdarts command line that started a job, as JSON, for jobs run in another process (a Ray
+# worker, whose own argv names Ray's worker script): executors set it around each job.
+COMMAND_ENV = "RDARTS_COMMAND"
 _MISSING = object()  # read_json's marker for "no such file"
 
 
@@ -118,6 +121,20 @@ def git_revision() -> str | None:
     return revision + ("+dirty" if dirty.strip() else "")
 
 
+def command_line() -> list[str]:
+    """The command that started this work: the originating one an executor passed down to
+    its job (COMMAND_ENV), else this process's own."""
+    passed = os.environ.get(COMMAND_ENV)
+    if passed:
+        try:
+            command = json.loads(passed)
+        except json.JSONDecodeError:
+            command = None
+        if isinstance(command, list) and all(isinstance(part, str) for part in command):
+            return command
+    return list(sys.argv)
+
+
 def manifest(seed: int, device: torch.device) -> dict[str, Any]:
     """Versions, seed, device and git revision: what a reader needs to trust a figure."""
     import numpy
@@ -138,7 +155,7 @@ def manifest(seed: int, device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "seed": seed,
         "git_revision": git_revision(),
-        "command": sys.argv,
+        "command": command_line(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

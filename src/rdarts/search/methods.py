@@ -145,6 +145,18 @@ class DartsEs(Darts):
                      f"(ratio {stop['ratio']:.3f})")
         return line
 
+    # DARTS-ES's answer, apart from genotype.json (which stays the search's current genotype
+    # while a simulated rule lets the search run on); None: not written (DARTS-ADA).
+    es_genotype_file: str | None = "genotype_es.json"
+
+    def write_epoch_files(self, search: Search, run_dir: RunDir) -> None:
+        super().write_epoch_files(search, run_dir)
+        trigger = self.stopping.trigger
+        if trigger is not None and self.es_genotype_file is not None:
+            es_genotype = self.stopping.genotype_at(trigger.return_epoch)
+            atomic_write_text(run_dir.file(self.es_genotype_file),
+                              json.dumps(es_genotype, indent=2) + "\n")
+
     def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         result = super().summary(search, records)
         trigger = self.stopping.trigger
@@ -172,6 +184,7 @@ class DartsAda(DartsEs):
     remaining epochs with the regulariser R multiplied by eta, while eta * R <= R_max."""
 
     name = "darts-ada"
+    es_genotype_file = None  # a trigger rolls back; the answer is the final genotype
 
     def __init__(self, stopping: EarlyStopping, setting: str, label: str, eta: float,
                  r_max: float) -> None:
