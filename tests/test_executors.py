@@ -13,6 +13,7 @@ other `RayExecutor` in the module reuses (and must leave running).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ from rdarts.experiments.executors import (
     RayExecutor,
     make_executor,
 )
+from rdarts.runs.manifest import COMMAND_ENV
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -78,6 +80,23 @@ def crash_worker() -> None:
 
 def unpicklable() -> object:
     return threading.Lock()
+
+
+def recorded_command() -> list[str]:
+    """The command line a manifest written now would record, and this process's own argv."""
+    from rdarts.runs.manifest import command_line
+
+    return [*command_line(), "|", *sys.argv]
+
+
+def manifest_command(path: str) -> list[str]:
+    import torch
+
+    from rdarts.runs.manifest import manifest
+    from rdarts.runs.rundir import RunDir
+
+    RunDir(path).write_json("manifest.json", manifest(0, torch.device("cpu")))
+    return json.loads((Path(path) / "manifest.json").read_text())["command"]
 
 
 def squares(n: int) -> list[Job]:
@@ -156,6 +175,39 @@ def test_local_sys_exit_in_a_job_is_a_failure_not_the_end() -> None:
 def test_job_names_must_be_unique() -> None:
     with pytest.raises(ConfigError, match="'square-0' appears more than once"):
         LocalExecutor(log=lambda _: None).run(squares(1) * 2)
+
+
+def test_local_jobs_record_the_command_that_started_them(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["rdarts", "sweep", "tiny"])
+    monkeypatch.delenv(COMMAND_ENV, raising=False)
+    [result] = LocalExecutor(log=lambda _: None).run(
+        [Job("m", manifest_command, {"path": str(tmp_path / "m")})])
+    assert result.value == ["rdarts", "sweep", "tiny"]
+    assert COMMAND_ENV not in os.environ  # set for the job only
+
+    # A job inside a job (a selection in a sweep job) keeps the outermost command.
+    monkeypatch.setenv(COMMAND_ENV, json.dumps(["rdarts", "sweep", "table5"]))
+    [result] = LocalExecutor(log=lambda _: None).run([Job("c", recorded_command, {})])
+    assert result.value[:4] == ["rdarts", "sweep", "table5", "|"]
+    assert os.environ[COMMAND_ENV] == json.dumps(["rdarts", "sweep", "table5"])
+
+
+def test_a_search_job_records_the_command_in_its_manifest(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from rdarts.search.config import resolve
+    from rdarts.search.selection import search_job
+
+    monkeypatch.setattr(sys, "argv", ["rdarts", "select", "--out", "sel"])
+    config = resolve(overrides={"space": "s3", "nodes": 1, "layers": 3, "channels": 4,
+                                "batch_size": 16, "max_train_images": 48, "epochs": 1,
+                                "val_batches": 1, "hessian_every": 0, "device": "cpu"})
+    out = tmp_path / "search"
+    [result] = LocalExecutor(log=lambda _: None).run(
+        [Job("search", search_job, {"config": config.to_dict(), "out": str(out)})])
+    assert result.ok, result.error
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == ["rdarts", "select", "--out", "sel"]
 
 
 # make_executor
@@ -265,3 +317,16 @@ def test_ray_local_instance_refuses_gpus_it_does_not_have(ray_executor: RayExecu
     assert result.ok
     with pytest.raises(ConfigError, match="asks for 1 GPUs but the local Ray instance has 0"):
         ray_executor.run([Job("needs-gpu", square, {"x": 1}, gpus=1)])
+
+
+def test_ray_jobs_record_the_drivers_command_not_the_workers(
+        ray_executor: RayExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = ["rdarts", "sweep", "tiny", "--executor", "ray"]
+    monkeypatch.setattr(sys, "argv", driver)
+    command, manifest = ray_executor.run([
+        Job("command", recorded_command, {}),
+        Job("manifest", manifest_command, {"path": str(tmp_path / "m")})])
+    assert command.ok and manifest.ok, (command.error, manifest.error)
+    recorded, worker = command.value[:len(driver)], command.value[len(driver) + 1:]
+    assert recorded == driver and worker != driver  # the worker's argv is Ray's script
+    assert manifest.value == driver

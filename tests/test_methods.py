@@ -41,6 +41,11 @@ def test_darts_es_stops_and_returns_the_earlier_architecture(tmp_path):
     assert outcome.genotype.to_dict() == records[0]["genotype"]
     saved = json.loads((tmp_path / "es" / "genotype.json").read_text())
     assert saved == records[0]["genotype"]
+    assert _es_file(tmp_path / "es") == records[0]["genotype"]  # also under its own name
+
+
+def _es_file(run):
+    return json.loads((run / "genotype_es.json").read_text())
 
 
 def test_darts_es_simulate_runs_on_and_reports_both(tmp_path):
@@ -52,6 +57,9 @@ def test_darts_es_simulate_runs_on_and_reports_both(tmp_path):
     assert result["genotype"] == records[-1]["genotype"]  # DARTS' answer
     assert result["early_stopping"]["genotype"] == records[0]["genotype"]  # DARTS-ES' answer
     assert result["early_stopping"]["simulated"]
+    # Each answer in its own file: genotype.json stays the search's, genotype_es.json is ES'.
+    assert json.loads((tmp_path / "sim" / "genotype.json").read_text()) == result["genotype"]
+    assert _es_file(tmp_path / "sim") == records[0]["genotype"]
 
 
 def test_flat_rule_never_stops(tmp_path):
@@ -59,6 +67,7 @@ def test_flat_rule_never_stops(tmp_path):
                          quiet=True)
     assert not outcome.result["early_stopping"]["triggered"]
     assert len(RunDir(tmp_path / "flat").read_metrics()) == 4
+    assert not (tmp_path / "flat" / "genotype_es.json").exists()  # the rule never fired
 
 
 def test_es_needs_lambda_max_at_the_rule_period(tmp_path):
@@ -80,6 +89,7 @@ def test_ada_rollback_equals_a_resume_from_that_epoch_with_the_new_regulariser(t
     assert ada.result["ignored_triggers"]  # later triggers past R_max are ignored
     assert [r["epoch"] for r in RunDir(tmp_path / "ada").read_metrics()] == [0, 1, 2, 3]
     assert (tmp_path / "ada" / "metrics-superseded.jsonl").exists()
+    assert not (tmp_path / "ada" / "genotype_es.json").exists()  # a trigger rolls back
 
     # Independent path: a plain search resumed from the epoch-0 checkpoint with L2 = 3e-3.
     task = build_task(_ada_config(method="darts"))

@@ -116,7 +116,7 @@ def short_usage(parser: argparse.ArgumentParser) -> str:
     for action in parser._actions:
         if not action.option_strings:
             needed.append(formatter._format_args(action, action.dest))
-        elif action.required:
+        elif action.required or getattr(action, "usage_required", False):
             needed.append(f"{action.option_strings[0]} "
                           f"{formatter._format_args(action, action.dest.upper())}")
         elif not isinstance(action, argparse._HelpAction):

@@ -10,7 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from rdarts.cli.flags import TRAIN_HELP, Commands, _add_config_flags, config_overrides
+from rdarts.cli.flags import (
+    TRAIN_HELP,
+    Commands,
+    _add_config_flags,
+    add_out_and_print_config,
+    add_output_flags,
+    config_overrides,
+    print_config,
+    require_out,
+)
 from rdarts.errors import GenotypeError
 from rdarts.search.config import HESSIAN_MODES, TRAIN_PRESETS, TrainConfig
 
@@ -19,19 +28,20 @@ def add_parser(commands: Commands) -> None:
     """`train`, `discretize` and `hessian`: evaluating and analysing what a search found."""
     train = commands.add_parser(
         "train", help="train a genotype from scratch (final evaluation or selection run)",
-        description="Train a genotype from scratch with the paper's evaluation settings (spec "
-                    "section 10). GENOTYPE is a genotype JSON file or a search run directory.",
+        description="Train a genotype from scratch with the paper's evaluation settings "
+                    "(600 epochs on CIFAR-10: GPU-sized; --preset quick is CPU-sized). "
+                    "GENOTYPE is a genotype JSON file or a search run directory.",
     )
     train.add_argument("genotype", metavar="GENOTYPE",
                        help="genotype.json, a search run directory, or darts_v2")
-    train.add_argument("--out", required=True, help="run directory (created; one per run)")
+    add_out_and_print_config(train, "run directory (created; one per run)")
     train.add_argument("--preset", choices=sorted(TRAIN_PRESETS),
                        help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
                             "quick: a CPU-sized short retraining")
     train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--overwrite", action="store_true", help="discard the run in --out")
-    train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    add_output_flags(train, many_jobs=False)
     _add_config_flags(train, TrainConfig, TRAIN_HELP)
     train.set_defaults(handler=_train)
 
@@ -51,10 +61,10 @@ def add_parser(commands: Commands) -> None:
 
     hessian = commands.add_parser(
         "hessian", help="lambda_max (and the spectrum) of a run's validation Hessian w.r.t. alpha",
-        description="Compute the curvature of the validation loss w.r.t. alpha (spec section "
-                    "5) from a run's checkpoint: lambda_max and lambda_min by Lanczos, and with "
-                    "--spectrum the dense Hessian's eigenvalues. Prints JSON and writes it to "
-                    "RUN_DIR/hessian/epoch-NNNN.json.",
+        description="Compute the curvature of the validation loss w.r.t. alpha (paper "
+                    "Section 4) from a run's checkpoint: lambda_max and lambda_min by "
+                    "Lanczos, and with --spectrum the dense Hessian's eigenvalues. Prints JSON "
+                    "and writes it to RUN_DIR/hessian/epoch-NNNN.json.",
     )
     hessian.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory")
     hessian.add_argument("--epoch", type=int,
@@ -79,6 +89,9 @@ def _train(args: argparse.Namespace) -> int:
     from rdarts.train.run import run_training
 
     config = resolve_train(args.preset, args.config, config_overrides(args, TrainConfig))
+    if args.print_config:
+        return print_config(config.to_dict())
+    require_out(args)
     RunDir(args.out).check(None, resume=args.resume, overwrite=args.overwrite)
     domain = get_domain()
     genotype = load_genotype(args.genotype, domain.known_genotypes, domain.layouts)

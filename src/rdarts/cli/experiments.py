@@ -1,18 +1,19 @@
-"""`sweep` and `report`: experiment grids and what they produced.
+"""`sweep`, `report` and `status`: experiment grids and what they produced.
 
-Both are thin: the work lives in rdarts.experiments.runner and rdarts.report.build, imported
-only when the command runs so that `rdarts --help` and the other commands stay fast.
+All three are thin: the work lives in rdarts.experiments.runner, rdarts.report.build and
+rdarts.experiments.status, imported only when the command runs so that `rdarts --help` and
+the other commands stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from rdarts.cli.flags import Commands
+from rdarts.cli.flags import Commands, add_executor_flags, add_output_flags
 
 
 def add_parser(commands: Commands) -> None:
-    """`sweep` and `report`: experiment grids and what they produced."""
+    """`sweep`, `report` and `status`: experiment grids and what they produced."""
     from rdarts.experiments.sweepfile import shipped_sweeps
 
     sweep = commands.add_parser(
@@ -24,15 +25,16 @@ def add_parser(commands: Commands) -> None:
     )
     sweep.add_argument("sweep", metavar="SWEEP", help="a sweep YAML file or a shipped name")
     sweep.add_argument("--out", help="sweep directory (default: sweeps/<name>)")
-    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
-                       help="run the jobs one after another here, or as Ray tasks")
-    sweep.add_argument("--address", help="Ray cluster address (default: a local Ray)")
-    sweep.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
-    sweep.add_argument("--retries", type=int, default=1,
-                       help="extra attempts for a failed job")
+    add_executor_flags(sweep)
     sweep.add_argument("--only", help="comma-separated shell patterns of job names to run")
-    sweep.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
-    sweep.add_argument("--verbose", action="store_true", help="show every job's epochs")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       dest="settings",
+                       help="override a base setting of the sweep, e.g. --set "
+                            "data_dir=~/data (repeatable; VALUE is YAML)")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="list the jobs and whether each is done, partial or pending in "
+                            "--out; run nothing")
+    add_output_flags(sweep, many_jobs=True)
     sweep.set_defaults(handler=_sweep)
 
     report = commands.add_parser(
@@ -49,6 +51,15 @@ def add_parser(commands: Commands) -> None:
     report.add_argument("--out", required=True, help="folder for report.md, tables, figures")
     report.set_defaults(handler=_report)
 
+    status = commands.add_parser(
+        "status", help="the runs and sweep jobs below a directory, one line each",
+        description="List every run directory (search, training, selection) and every sweep "
+                    "job below DIR: kind, method, space, status (completed, unfinished, "
+                    "diverged; sweep jobs done, partial or pending), epoch/epochs, score and "
+                    "test regret where present. Reads the run files only; starts nothing.")
+    status.add_argument("root", metavar="DIR", help="a run, sweep or any folder holding them")
+    status.set_defaults(handler=_status)
+
 
 def _sweep(args: argparse.Namespace) -> int:
     from rdarts.experiments.runner import sweep_command
@@ -56,10 +67,17 @@ def _sweep(args: argparse.Namespace) -> int:
     return sweep_command(args.sweep, out=args.out, executor=args.executor,
                          address=args.address, max_parallel=args.max_parallel,
                          retries=args.retries, dry_run=args.dry_run, only=args.only,
-                         quiet=not args.verbose)
+                         quiet=not args.verbose, settings=args.settings,
+                         log=(lambda line: None) if args.quiet else None)
 
 
 def _report(args: argparse.Namespace) -> int:
     from rdarts.report.build import report_command
 
     return report_command(args.inputs, args.out)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rdarts.experiments.status import status_command
+
+    return status_command(args.root)

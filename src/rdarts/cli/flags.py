@@ -188,3 +188,57 @@ def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The settings of `cls` the user gave as flags (those added by `_add_config_flags`)."""
     return {f.name: getattr(args, f.name) for f in fields(cls)
             if getattr(args, f.name) is not None}
+
+
+# ---- flags several commands share, so that they read and default the same everywhere -------
+
+# Every command that runs jobs through an executor retries a failed job once: a transient
+# fault (a lost Ray worker, a full disk freed meanwhile) then costs nothing, and a job that
+# fails for good (a diverging search resumes from its checkpoint) costs one more attempt.
+DEFAULT_RETRIES = 1
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """--executor, --address, --max-parallel and --retries, as every multi-job command has."""
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="run the jobs one after another here, or as Ray tasks")
+    parser.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+    parser.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
+    parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                        help="extra attempts for a failed job")
+
+
+def add_output_flags(parser: argparse.ArgumentParser, many_jobs: bool) -> None:
+    """--quiet (and --verbose on commands of many jobs): one run shows its epochs unless
+    --quiet; many jobs show one line per job, --verbose adds every job's epochs, --quiet
+    leaves only the result."""
+    if not many_jobs:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+        return
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true",
+                       help="only the result: no line per job, no epoch lines")
+    group.add_argument("--verbose", action="store_true",
+                       help="also every job's epoch lines (default: one line per job)")
+
+
+def add_out_and_print_config(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """--out, needed unless --print-config (the usage line still shows it as needed)."""
+    out = parser.add_argument("--out", help=f"{out_help}; needed unless --print-config")
+    out.usage_required = True  # type: ignore[attr-defined]  # read by app.short_usage
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved settings as YAML (a valid --config file) and "
+                             "exit")
+
+
+def require_out(args: argparse.Namespace) -> None:
+    """--out is required unless --print-config (argparse's own message and exit status)."""
+    if args.out is None:
+        args.command_parser.error("the following arguments are required: --out")
+
+
+def print_config(settings: dict[str, Any]) -> int:
+    import yaml
+
+    print(yaml.safe_dump(settings, sort_keys=False), end="")
+    return 0

@@ -1,28 +1,41 @@
-"""`search`, `rdarts` and `select`: running the search methods.
+"""`search`, `r-darts` and `select`: running the search methods.
 
-`search` runs one search into a run directory. `rdarts` (R-DARTS, paper Section 7.2) and
-`select` (the selection protocol of Table 5) both run several searches, retrain each found
-cell briefly and keep the best; they share one parser builder and one handler because they
-differ only in how the candidate searches are made.
+`search` runs one search into a run directory. `r-darts` (R-DARTS, paper Section 7.2; also
+spelled `rdarts rdarts`) and `select` (the selection protocol of Table 5) both run several
+searches, retrain each found cell briefly and keep the best; they share one parser builder and
+one handler because they differ only in how the candidate searches are made.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from rdarts.cli.flags import Commands, _add_config_flags, config_overrides
+from rdarts.cli.flags import (
+    Commands,
+    _add_config_flags,
+    add_executor_flags,
+    add_out_and_print_config,
+    add_output_flags,
+    config_overrides,
+    print_config,
+    require_out,
+)
 from rdarts.errors import RdartsError
 from rdarts.search.config import PRESETS, TRAIN_PRESETS, SearchConfig
 
+# R-DARTS's regularisers, named as DARTS-ADA's; `dp` (the first spelling) is still accepted.
+REGULARIZER_CHOICES = ("l2", "drop_path", "dp")
+
 
 def add_parser(commands: Commands) -> None:
-    """`search`, `rdarts` and `select`: the search methods and the selection protocol."""
+    """`search`, `r-darts` and `select`: the search methods and the selection protocol."""
     search = commands.add_parser(
         "search", help="run a DARTS search into a run directory",
         description="Run a DARTS architecture search. Settings: the paper's defaults, then "
-                    "--preset, then --config FILE, then explicit flags.",
+                    "--preset, then --config FILE, then explicit flags. The defaults are the "
+                    "paper's scale (hours on a CPU); --preset tiny is CPU-sized.",
     )
-    search.add_argument("--out", required=True, help="run directory (created; one per run)")
+    add_out_and_print_config(search, "run directory (created; one per run)")
     search.add_argument("--preset", choices=sorted(PRESETS),
                         help="paper: the paper's search settings; tiny: a CPU-sized smoke run")
     search.add_argument("--config", help="YAML file of settings (keys as the flags below)")
@@ -30,45 +43,47 @@ def add_parser(commands: Commands) -> None:
                         help="continue the run in --out from its checkpoint")
     search.add_argument("--overwrite", action="store_true",
                         help="discard the run in --out and start again")
-    search.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    add_output_flags(search, many_jobs=False)
     _add_config_flags(search)
     search.set_defaults(handler=_search)
 
-    for name, summary, description in (
-        ("rdarts", "R-DARTS: K searches with K regularisation strengths, selected by a short "
-                   "retraining",
-         "R-DARTS (paper Section 7.2): run the search with 4 regularisation strengths (L2: "
-         "3e-4, 9e-4, 27e-4, 81e-4; drop path: 0, 0.2, 0.4, 0.6), retrain each found cell "
-         "briefly on held-out training data, and keep the best by validation accuracy."),
-        ("select", "any method, best of K seeds by a short retraining",
+    for name, aliases, summary, description in (
+        ("r-darts", ["rdarts"], "R-DARTS: K searches with K regularisation strengths, selected "
+                                "by a short retraining",
+         "R-DARTS (paper Section 7.2): run the search with 4 regularisation strengths (l2: "
+         "3e-4, 9e-4, 27e-4, 81e-4; drop_path: 0, 0.2, 0.4, 0.6), retrain each found cell "
+         "briefly on held-out training data, and keep the best by validation accuracy. "
+         "`rdarts rdarts` is the same command."),
+        ("select", [], "any method, best of K seeds by a short retraining",
          "The selection protocol of the paper's Table 5: run the search K times with "
          "different seeds, retrain each found cell briefly on held-out training data, and "
          "keep the best by validation accuracy."),
     ):
-        selection = commands.add_parser(name, help=summary, description=description)
+        selection = commands.add_parser(name, aliases=aliases, help=summary,
+                                        description=description)
         selection.add_argument("--out", required=True, help="selection directory")
         selection.add_argument("--preset", choices=sorted(PRESETS), help="search preset")
         selection.add_argument("--config", help="YAML file of search settings")
-        if name == "rdarts":
-            selection.add_argument("--regularizer", choices=("l2", "dp"), default="l2",
-                                   help="the regulariser R-DARTS varies")
+        if name == "r-darts":
+            selection.add_argument("--regularizer", choices=REGULARIZER_CHOICES, default="l2",
+                                   metavar="{l2,drop_path}",
+                                   help="the regulariser R-DARTS varies, named as in "
+                                        "--ada-regularizer (dp: drop_path)")
             selection.add_argument("--values", type=float, nargs="+",
-                                   help="the strengths to try (default: the paper's four)")
+                                   help="the strengths to try, each once (default: the "
+                                        "paper's four)")
         else:
-            selection.add_argument("--seeds", type=int, default=4,
-                                   help="number of searches, seeds --seed, --seed + 1, ...")
+            selection.add_argument("--num-seeds", "--seeds", dest="seeds", type=int, default=4,
+                                   metavar="K",
+                                   help="number of searches, with seeds --seed, --seed + 1, "
+                                        "... (--seeds: the former spelling)")
         selection.add_argument("--retrain-preset", choices=sorted(TRAIN_PRESETS),
                                default="quick", help="settings of the short retraining")
         selection.add_argument("--retrain-epochs", type=int,
                                help="epochs of the short retraining (DARTS used 100 on "
                                     "CIFAR-10)")
-        selection.add_argument("--executor", choices=("local", "ray"), default="local",
-                               help="run the jobs one after another here, or as Ray tasks")
-        selection.add_argument("--address", help="Ray cluster address (default: a local Ray)")
-        selection.add_argument("--max-parallel", type=int, help="Ray: jobs in flight at once")
-        selection.add_argument("--retries", type=int, default=0,
-                               help="extra attempts for a failed job")
-        selection.add_argument("--quiet", action="store_true", help="less output")
+        add_executor_flags(selection)
+        add_output_flags(selection, many_jobs=True)
         _add_config_flags(selection)
         selection.set_defaults(handler=_selection, protocol=name)
 
@@ -79,6 +94,9 @@ def _search(args: argparse.Namespace) -> int:
     from rdarts.search.task import run_search
 
     config = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
+    if args.print_config:
+        return print_config(config.to_dict())
+    require_out(args)
     RunDir(args.out).check(config.to_dict(), resume=args.resume, overwrite=args.overwrite)
     outcome = run_search(config, args.out, resume=args.resume, overwrite=args.overwrite,
                          quiet=args.quiet)
@@ -87,23 +105,41 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given_settings(args: argparse.Namespace) -> set[str]:
+    """The search settings the user fixed: flags and the --config file's keys."""
+    from rdarts.search.config import load_config_file
+
+    given = set(config_overrides(args, SearchConfig))
+    return given | set(load_config_file(args.config)) if args.config else given
+
+
+def _candidates(args: argparse.Namespace, base: SearchConfig) -> tuple[list, str]:
+    from rdarts.search.selection import (
+        check_rdarts_values,
+        rdarts_candidates,
+        rdarts_label,
+        seed_candidates,
+    )
+
+    if args.protocol == "r-darts":
+        values = tuple(args.values) if args.values else None
+        check_rdarts_values(args.regularizer, values, _given_settings(args))
+        return (rdarts_candidates(base, args.regularizer, values),
+                rdarts_label(args.regularizer))
+    if args.seeds < 1:
+        raise RdartsError("--num-seeds must be >= 1")
+    return seed_candidates(base, args.seeds), f"select({base.method}, {args.seeds} seeds)"
+
+
 def _selection(args: argparse.Namespace) -> int:
     from rdarts.experiments.executors import make_executor
     from rdarts.runs.atomic import check_out
     from rdarts.search.config import resolve, resolve_train
-    from rdarts.search.selection import rdarts_candidates, run_selection, seed_candidates
+    from rdarts.search.selection import run_selection
 
     base = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
+    candidates, protocol = _candidates(args, base)
     check_out(args.out)
-    if args.protocol == "rdarts":
-        values = tuple(args.values) if args.values else None
-        candidates = rdarts_candidates(base, args.regularizer, values)
-        protocol = f"r-darts({args.regularizer})"
-    else:
-        if args.seeds < 1:
-            raise RdartsError("--seeds must be >= 1")
-        candidates = seed_candidates(base, args.seeds)
-        protocol = f"select({base.method}, {args.seeds} seeds)"
     retrain_overrides = {"dataset": base.dataset, "data_dir": base.data_dir,
                          "download": base.download, "device": base.device, "seed": base.seed}
     if args.retrain_epochs is not None:
@@ -112,10 +148,10 @@ def _selection(args: argparse.Namespace) -> int:
     options = {"retries": args.retries}
     if args.executor == "ray":
         options.update(address=args.address, max_parallel=args.max_parallel)
-    log = None if not args.quiet else (lambda message: None)
+    log = (lambda message: None) if args.quiet else None
     with make_executor(args.executor, log=log, **options) as executor:
         result = run_selection(candidates, retrain, args.out, executor=executor,
-                               protocol=protocol, quiet=args.quiet)
+                               protocol=protocol, quiet=not args.verbose)
     for record in result["candidates"]:
         score = (f"val accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record
                  else f"failed: {record.get('error')}")

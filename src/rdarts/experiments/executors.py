@@ -14,14 +14,16 @@ the optional extra.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import json
 import logging
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -84,17 +86,41 @@ def _one_line(error: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def _run_job(job: Job) -> JobResult:
+@contextlib.contextmanager
+def _command_passed(command: list[str]) -> Iterator[None]:
+    """The originating command line in COMMAND_ENV while a job runs (a Ray worker is reused by
+    other tasks, so the previous value comes back afterwards); manifests record it."""
+    from rdarts.runs.manifest import COMMAND_ENV  # run files import torch; executors need not
+
+    previous = os.environ.get(COMMAND_ENV)
+    os.environ[COMMAND_ENV] = json.dumps(command)
+    try:
+        yield
+    finally:
+        os.environ.pop(COMMAND_ENV, None)
+        if previous is not None:
+            os.environ[COMMAND_ENV] = previous
+
+
+def _origin() -> list[str]:
+    from rdarts.runs.manifest import command_line
+
+    return command_line()
+
+
+def _run_job(job: Job, command: list[str] | None = None) -> JobResult:
     """Call the job's function and turn any failure into a `JobResult` with one line of error.
 
     This runs in the worker, so that only the result crosses the process boundary: exceptions
     need not be picklable and their tracebacks stay out of the driver's log. `SystemExit` counts
     as a failure too (a job calling `sys.exit` must not end the sweep); `KeyboardInterrupt`
-    propagates so that Ctrl-C stops a local run at once.
+    propagates so that Ctrl-C stops a local run at once. `command` is the driver's command
+    line, for the job's manifests.
     """
     start = time.perf_counter()
     try:
-        value = job.function(**job.kwargs)
+        with _command_passed(_origin() if command is None else command):
+            value = job.function(**job.kwargs)
     except (Exception, SystemExit) as error:
         return JobResult(job.name, ok=False, error=_one_line(error),
                          seconds=time.perf_counter() - start)
@@ -155,13 +181,14 @@ class LocalExecutor:
         """Run every job, retrying each failure up to `retries` more times."""
         _check_jobs(jobs)
         tries = 1 + self.retries
+        command = _origin()
         results: list[JobResult] = []
         for job in jobs:
             result: JobResult | None = None
             for attempt in range(1, tries + 1):
                 self.log(f"start {job.name}" + (f" (attempt {attempt}/{tries})"
                                                 if attempt > 1 else ""))
-                result = _merge(result, _run_job(job), attempt)
+                result = _merge(result, _run_job(job, command), attempt)
                 self.log(_finished_line(result, attempt, tries))
                 if result.ok:
                     break
@@ -304,6 +331,7 @@ class RayExecutor:
         cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
         gpus = [self._gpus_for(job, cluster_gpus) for job in jobs]
         remote = ray.remote(_run_job)
+        command = _origin()  # the driver's: a worker's own argv is Ray's worker script
         tries = 1 + self.retries
         limit = self.max_parallel if self.max_parallel is not None else len(jobs)
 
@@ -318,7 +346,7 @@ class RayExecutor:
                     attempts[index] += 1
                     job = jobs[index]
                     ref = remote.options(num_cpus=1, num_gpus=gpus[index], max_retries=0,
-                                         name=job.name).remote(job)
+                                         name=job.name).remote(job, command)
                     in_flight[ref] = index
                     self.log(f"submit {job.name}" + (f" (attempt {attempts[index]}/{tries})"
                                                      if attempts[index] > 1 else ""))

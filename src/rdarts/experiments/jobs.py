@@ -24,6 +24,7 @@ from rdarts.experiments.sweepfile import (
     _check_selection,
 )
 from rdarts.search.config import SearchConfig, resolve, resolve_train
+from rdarts.search.selection import rdarts_label
 
 # Short forms of grid options in job names: wd-0.0009, dp-0.2.
 SHORT_NAMES = {"weight_decay": "wd", "drop_path": "dp", "cutout_prob": "cutout"}
@@ -197,7 +198,7 @@ def _selection_settings(raw: dict[str, Any], search: SearchConfig) -> dict[str, 
         overrides["epochs"] = plan["retrain_epochs"]
     retrain = _train_settings(plan["retrain_preset"], {**overrides, "eval": "holdout"}, search)
     if plan["protocol"] == "rdarts":
-        protocol = f"r-darts({plan['regularizer']})"
+        protocol = rdarts_label(plan["regularizer"])
     else:
         protocol = f"select({search.method}, {plan['seeds']} seeds)"
     return {"protocol": plan["protocol"], "regularizer": plan["regularizer"],

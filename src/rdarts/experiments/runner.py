@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,14 @@ import yaml
 from rdarts.errors import ConfigError, RunDirError
 from rdarts.experiments.executors import Executor, Job, JobResult, make_executor
 from rdarts.experiments.jobs import SweepJob, expand, select_jobs
-from rdarts.experiments.steps import job_finished, job_results, run_sweep_job
-from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep
+from rdarts.experiments.steps import (
+    JOB_STATES,
+    job_finished,
+    job_results,
+    job_state,
+    run_sweep_job,
+)
+from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep, with_settings
 from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import JobRecord
 from rdarts.runs.rundir import RunDir
@@ -226,15 +232,18 @@ def _changed(values: dict[str, Any], defaults: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in values.items() if defaults.get(k) != v) or "-"
 
 
-def describe_jobs(sweep: Sweep, jobs: list[SweepJob]) -> str:
+def describe_jobs(sweep: Sweep, jobs: list[SweepJob], out: Path | None = None) -> str:
     """The dry-run listing: each job's name, steps and the settings that differ from the
-    defaults (search, and training for evaluations and retrainings)."""
+    defaults (search, and training for evaluations and retrainings); with `out`, whether each
+    job is done, partial or pending there (the rule a run uses to skip finished jobs)."""
     search_defaults = SearchConfig().to_dict()
     train_defaults = TrainConfig().to_dict()
     lines = [f"sweep {sweep.name} ({sweep.kind}): {len(jobs)} jobs"
              + (f"; {sweep.description}" if sweep.description else "")]
+    states = {job.name: job_state(job.to_dict(), out / job.name) for job in jobs} if out else {}
     for job in jobs:
-        lines.append(f"{job.name}: {', '.join(job.steps)}")
+        state = f"  [{states[job.name]}]" if job.name in states else ""
+        lines.append(f"{job.name}: {', '.join(job.steps)}{state}")
         if job.kind == "train":
             settings = {k: v for k, v in job.settings.items() if k != GENOTYPE_KEY}
             lines.append(f"    train: {_changed(settings, train_defaults)}")
@@ -247,6 +256,10 @@ def describe_jobs(sweep: Sweep, jobs: list[SweepJob]) -> str:
             lines.append(f"    retrain: {_changed(plan['retrain'], train_defaults)}")
         if job.evaluate is not None:
             lines.append(f"    eval: {_changed(job.evaluate, train_defaults)}")
+    if out is not None:
+        counts = ", ".join(f"{sum(s == state for s in states.values())} {state}"
+                           for state in JOB_STATES)
+        lines.append(f"in {out}: {counts}")
     return "\n".join(lines)
 
 
@@ -257,12 +270,15 @@ def default_out(sweep: Sweep) -> Path:
 def sweep_command(path: str | Path, out: str | Path | None = None, executor: str = "local",
                   address: str | None = None, max_parallel: int | None = None,
                   retries: int = 1, dry_run: bool = False, only: str | None = None,
-                  quiet: bool = True) -> int:
+                  quiet: bool = True, settings: Sequence[str] = (),
+                  log: Log | None = None) -> int:
     """`rdarts sweep SWEEP.yaml`: run (or list, with `dry_run`) a sweep; print one line per
-    job; return 1 if any job failed, else 0. User mistakes raise RdartsError (one line)."""
-    sweep = load_sweep(path)
+    job; return 1 if any job failed, else 0. `settings` are `--set KEY=VALUE` overrides of the
+    sweep's base settings. User mistakes raise RdartsError (one line)."""
+    sweep = with_settings(load_sweep(path), settings)
     if dry_run:
-        print(describe_jobs(sweep, select_jobs(expand(sweep), only)))
+        where = default_out(sweep) if out is None else Path(out)
+        print(describe_jobs(sweep, select_jobs(expand(sweep), only), where))
         return 0
     options: dict[str, Any] = {}
     if executor == "ray":
@@ -270,6 +286,6 @@ def sweep_command(path: str | Path, out: str | Path | None = None, executor: str
     elif address is not None or max_parallel is not None:
         raise ConfigError("--address and --max-parallel are options of --executor ray")
     summary = run_sweep(sweep, default_out(sweep) if out is None else out, executor, retries,
-                        only, quiet, executor_options=options)
+                        only, quiet, executor_options=options, log=log)
     print(summary_table(summary))
     return 1 if summary["counts"]["failed"] else 0

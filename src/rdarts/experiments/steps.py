@@ -254,6 +254,18 @@ def job_finished(job: dict[str, Any], job_dir: Path) -> bool:
         return False
 
 
+JOB_STATES = ("done", "partial", "pending")
+
+
+def job_state(job: dict[str, Any], job_dir: Path) -> str:
+    """done (`job_finished`), pending (nothing in its directory yet) or partial (it started:
+    a rerun resumes it, or reports what stops it)."""
+    if job_finished(job, job_dir):
+        return "done"
+    started = job_dir.is_dir() and any(job_dir.iterdir())
+    return "partial" if started else "pending"
+
+
 def job_results(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     """The key numbers of a job from its directory (what summary.json holds per job).
 

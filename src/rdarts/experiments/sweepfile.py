@@ -18,7 +18,7 @@ File format (YAML; option names with dashes or underscores):
     grid: {space: [s1, s2], seed: [0, 1]}   # search option -> values; cartesian product
     evaluate: {preset: {cifar10: paper-c10, ...} | quick, overrides: {...}, early_stopping: bool}
     analyses: [spectrum, discretization]
-    selection: {protocol: select | rdarts, regularizer: l2 | dp, values: [...], seeds: 4,
+    selection: {protocol: select | rdarts, regularizer: l2 | drop_path, values: [...], seeds: 4,
                 retrain_preset: ..., retrain_epochs: 100, retrain_overrides: {...}}
 
 With `kind: train` each grid point trains one genotype from scratch (a tabular benchmark such
@@ -36,6 +36,7 @@ and `runner` runs them all (its docstring describes the output directory).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ KINDS = ("search", "selection", "train")
 GENOTYPE_KEY = "genotype"
 ANALYSES = ("spectrum", "discretization")
 PROTOCOLS = ("select", "rdarts")
-REGULARIZERS = ("l2", "dp")
+REGULARIZERS = ("l2", "drop_path", "dp")  # dp: the first spelling of drop_path
 SWEEP_KEYS = ("name", "description", "kind", "preset", "base", "grid", "evaluate", "analyses",
               "selection")
 EVALUATE_KEYS = ("preset", "overrides", "early_stopping")
@@ -192,6 +193,36 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
                  source=source)
 
 
+def with_settings(sweep: Sweep, assignments: Sequence[str]) -> Sweep:
+    """The sweep with `KEY=VALUE` assignments (`rdarts sweep --set`) over its base settings:
+    where the data lives, the device ... VALUE is read as YAML (`epochs=2` is a number); a key
+    that a grid axis or a variant sets would be overridden there, so it is refused."""
+    base = dict(sweep.base)
+    variants = sweep.grid.get(VARIANT_AXIS, ())
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. data_dir=~/data")
+        [(name, value)] = _options({key.strip(): _set_value(text, key)}, "--set",
+                                   sweep.kind).items()
+        if name in sweep.grid or any(name in variant.search for variant in variants):
+            raise ConfigError(f"--set {key}: sweep {sweep.name} sets {name} per job (a grid "
+                              "axis or its variants), which would override --set")
+        base[name] = value
+    return dataclasses.replace(sweep, base=base)
+
+
+def _set_value(text: str, key: str) -> Any:
+    """A --set value: YAML, with 1e-3 a number (YAML 1.1 reads it as text)."""
+    value = parse_user_text(text, f"--set {key}", "YAML", ConfigError)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
     """Search options, or for `kind: train` training options plus `genotype`."""
     if kind != "train":
@@ -328,8 +359,8 @@ def _check_selection(data: dict[str, Any], where: str, partial: bool = False) ->
         "protocol": (lambda v: v in PROTOCOLS, f"one of {', '.join(PROTOCOLS)}"),
         "regularizer": (lambda v: v in REGULARIZERS, f"one of {', '.join(REGULARIZERS)}"),
         "values": (lambda v: v is None or (isinstance(v, list) and len(v) > 0 and all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in v)),
-            "a non-empty list of numbers"),
+            isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            and len(set(v)) == len(v)), "a non-empty list of distinct numbers"),
         "seeds": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                   "an integer >= 1"),
         "retrain_epochs": (lambda v: v is None or (isinstance(v, int)

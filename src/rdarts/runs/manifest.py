@@ -3,6 +3,8 @@ source revision and the command), written by the epoch driver when a run starts 
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import subprocess
 import sys
@@ -11,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+# The rdarts command line that started a job, as JSON, for jobs run in another process (a Ray
+# worker, whose own argv names Ray's worker script): executors set it around each job.
+COMMAND_ENV = "RDARTS_COMMAND"
 
 
 def git_revision() -> str | None:
@@ -24,6 +30,20 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return revision + ("+dirty" if dirty.strip() else "")
+
+
+def command_line() -> list[str]:
+    """The command that started this work: the originating one an executor passed down to
+    its job (COMMAND_ENV), else this process's own."""
+    passed = os.environ.get(COMMAND_ENV)
+    if passed:
+        try:
+            command = json.loads(passed)
+        except json.JSONDecodeError:
+            command = None
+        if isinstance(command, list) and all(isinstance(part, str) for part in command):
+            return command
+    return list(sys.argv)
 
 
 def manifest(seed: int, device: torch.device) -> dict[str, Any]:
@@ -46,6 +66,6 @@ def manifest(seed: int, device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "seed": seed,
         "git_revision": git_revision(),
-        "command": sys.argv,
+        "command": command_line(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

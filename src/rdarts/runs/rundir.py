@@ -34,7 +34,8 @@ from rdarts.runs.atomic import (
 from rdarts.runs.records import MetricsLine
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "genotype.json", "result.json",
-             "manifest.json", "metrics-superseded.jsonl", "rollbacks.json")  # last two: ADA
+             "manifest.json", "metrics-superseded.jsonl", "rollbacks.json",  # these two: ADA
+             "genotype_es.json")
 METRICS_COPY = "metrics_lines"  # the checkpoint's copy of the metrics lines it covers
 _MISSING = object()  # read_json's marker for "no such file"
 

@@ -87,8 +87,8 @@ class SearchConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's search settings (spec section 3): the defaults above.
     "paper": {},
-    # CPU-sized: a small supernet on 1,000 images (500 for w, 500 for alpha); about two
-    # minutes on 2 cores, so that R-DARTS' four searches fit a demo.
+    # CPU-sized: a small supernet on 1,000 images (500 for w, 500 for alpha); about 5 minutes
+    # of one core (second order, lambda_max every epoch), so R-DARTS' four searches fit a demo.
     "tiny": {
         "epochs": 6,
         "layers": 5,

@@ -19,11 +19,13 @@ preconditions and the settings it reads.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from rdarts.core.genotype import Genotype, genotype_from_dict, save_genotype
 from rdarts.domains.base import Batch, EpochPlan
 from rdarts.errors import RunDirError
+from rdarts.runs.atomic import atomic_write_text
 from rdarts.runs.driver import load_task_state
 from rdarts.runs.records import MetricsLine, SearchResult
 from rdarts.runs.rundir import RunDir
@@ -145,6 +147,18 @@ class DartsEs(Darts):
                      f"(ratio {stop['ratio']:.3f})")
         return line
 
+    # DARTS-ES's answer, apart from genotype.json (which stays the search's current genotype
+    # while a simulated rule lets the search run on); None: not written (DARTS-ADA).
+    es_genotype_file: str | None = "genotype_es.json"
+
+    def write_epoch_files(self, search: Search, run_dir: RunDir) -> None:
+        super().write_epoch_files(search, run_dir)
+        trigger = self.stopping.trigger
+        if trigger is not None and self.es_genotype_file is not None:
+            es_genotype = self.stopping.genotype_at(trigger.return_epoch)
+            atomic_write_text(run_dir.file(self.es_genotype_file),
+                              json.dumps(es_genotype, indent=2) + "\n")
+
     def summary(self, search: Search, records: list[MetricsLine]) -> SearchResult:
         result = super().summary(search, records)
         trigger = self.stopping.trigger
@@ -172,6 +186,7 @@ class DartsAda(DartsEs):
     remaining epochs with the regulariser R multiplied by eta, while eta * R <= R_max."""
 
     name = "darts-ada"
+    es_genotype_file = None  # a trigger rolls back; the answer is the final genotype
 
     def __init__(self, stopping: EarlyStopping, setting: str, label: str, eta: float,
                  r_max: float) -> None:

@@ -15,6 +15,7 @@ Layout of the selection directory:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,20 @@ import yaml
 
 from rdarts.core.genotype import genotype_from_dict
 from rdarts.domains.registry import get_domain
-from rdarts.errors import RdartsError, RunDirError
+from rdarts.errors import ConfigError, RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
 from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import SelectionResult
 from rdarts.runs.rundir import RunDir, with_added_settings
 from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
 
-# Spec section 8: the four strengths R-DARTS tries by default.
-RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "dp": (0.0, 0.2, 0.4, 0.6)}
+# The four strengths R-DARTS tries by default (the paper's), per regulariser. The names are
+# DARTS-ADA's (`--ada-regularizer l2|drop_path`); `dp`, R-DARTS's first spelling, stays an
+# alias. SHORT_NAMES label candidates and the protocol as the paper does: R-DARTS(DP).
+RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "drop_path": (0.0, 0.2, 0.4, 0.6)}
+RDARTS_SETTINGS = {"l2": "weight_decay", "drop_path": "drop_path"}
+REGULARIZER_ALIASES = {"dp": "drop_path"}
+SHORT_NAMES = {"l2": "l2", "drop_path": "dp"}
 
 
 @dataclass(frozen=True)
@@ -41,14 +47,43 @@ class Candidate:
     setting: dict[str, Any]  # what distinguishes it: {"weight_decay": 9e-4} or {"seed": 2}
 
 
+def rdarts_regularizer(name: str) -> str:
+    """The canonical name of an R-DARTS regulariser (`dp` is `drop_path`)."""
+    canonical = REGULARIZER_ALIASES.get(name, name)
+    if canonical not in RDARTS_VALUES:
+        raise ConfigError(f"unknown regulariser {name!r}; known: l2, drop_path (alias dp)")
+    return canonical
+
+
+def rdarts_label(regularizer: str) -> str:
+    """The protocol's name in result.json: r-darts(l2), r-darts(dp)."""
+    return f"r-darts({SHORT_NAMES[rdarts_regularizer(regularizer)]})"
+
+
+def check_rdarts_values(regularizer: str, values: Sequence[float] | None,
+                        given: Collection[str] = ()) -> None:
+    """Refuse what R-DARTS would silently ignore or repeat: a setting it varies that the user
+    also fixed (`given`: the settings from flags or a config file), and repeated values."""
+    setting = RDARTS_SETTINGS[rdarts_regularizer(regularizer)]
+    if setting in given:
+        flag = "--" + setting.replace("_", "-")
+        raise ConfigError(f"R-DARTS({regularizer}) varies {setting} itself (--values), so "
+                          f"{flag} would be ignored; leave it out")
+    if values is not None:
+        repeated = sorted({v for v in values if list(values).count(v) > 1})
+        if repeated:
+            raise ConfigError(f"--values repeats {', '.join(f'{v:g}' for v in repeated)}; "
+                              "each strength is one search")
+
+
 def rdarts_candidates(base: SearchConfig, regularizer: str,
                       values: tuple[float, ...] | None = None) -> list[Candidate]:
     """R-DARTS: the same search with K regularisation strengths (L2 factor or drop path)."""
-    if regularizer not in RDARTS_VALUES:
-        raise RdartsError(f"unknown regulariser {regularizer!r}; known: l2, dp")
+    regularizer = rdarts_regularizer(regularizer)
     values = RDARTS_VALUES[regularizer] if values is None else values
-    key = "weight_decay" if regularizer == "l2" else "drop_path"
-    return [Candidate(name=f"{regularizer}-{value:g}",
+    check_rdarts_values(regularizer, values)
+    key = RDARTS_SETTINGS[regularizer]
+    return [Candidate(name=f"{SHORT_NAMES[regularizer]}-{value:g}",
                       search=dataclasses.replace(base, **{key: value}), setting={key: value})
             for value in values]
 

@@ -15,6 +15,8 @@ from typing import Any
 
 def add_benchmark_commands(benchmarks: Any) -> None:
     """`bench s5 build|show|lookup` under the `bench` command's subparsers."""
+    from rdarts.cli.flags import DEFAULT_RETRIES, add_output_flags
+
     s5 = benchmarks.add_parser("s5", help="the S5 table",
                                description="Build, show or look up the S5 table.")
     actions = s5.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -46,8 +48,9 @@ def add_benchmark_commands(benchmarks: Any) -> None:
                        help="one training after another here, or Ray tasks (1 CPU each)")
     build.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     build.add_argument("--max-parallel", type=int, help="Ray: trainings in flight at once")
-    build.add_argument("--retries", type=int, default=1, help="extra attempts per training")
-    build.add_argument("--verbose", action="store_true", help="show every training's epochs")
+    build.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                       help="extra attempts per training")
+    add_output_flags(build, many_jobs=True)
     build.set_defaults(handler=_bench_build)
     show = actions.add_parser("show", help="the table's spread and its best architectures",
                               description="Print a table's protocol, spread (best, median, "
@@ -78,7 +81,8 @@ def _bench_build(args: argparse.Namespace) -> int:
                          executor=args.executor, address=args.address,
                          max_parallel=args.max_parallel, retries=args.retries,
                          data_dir=args.data_dir, device=args.device, seeds=args.seeds,
-                         quiet=not args.verbose)
+                         quiet=not args.verbose,
+                         log=(lambda line: None) if args.quiet else None)
     print(f"{result['done']} of {result['total']} trainings finished "
           f"(recorded in {result['progress']})")
     if result["table"] is None:

@@ -16,6 +16,7 @@ import datetime
 import json
 import platform
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,7 +260,8 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
                 max_jobs: int | None = None, executor: str = "local",
                 address: str | None = None, max_parallel: int | None = None,
                 retries: int = 1, data_dir: str | None = None, device: str = "cpu",
-                seeds: int | None = None, quiet: bool = True) -> dict[str, Any]:
+                seeds: int | None = None, quiet: bool = True,
+                log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train every architecture not yet recorded in the progress file (at most `max_jobs` of
     them this time; 0 only records what `out` has finished), resuming interrupted trainings
     in `out`, and, once every training is recorded, write the table to `table_out` (default
@@ -300,7 +302,7 @@ def build_table(protocol_name: str | Protocol, out: str | Path | None = None, *,
         # One clear error now rather than a failed job per training: the data must be there.
         load_dataset(data["base"].get("dataset", "cifar10"), data["base"].get("data_dir"))
         summary = run_sweep(sweep, out, executor, retries, ",".join(j.name for j in batch),
-                            quiet, executor_options=options)
+                            quiet, executor_options=options, log=log)
         record_finished(ledger, jobs, out)
         ledger.save()
     done = sum((job.point["variant"], job.settings["seed"]) in ledger.runs for job in jobs)
