@@ -15,7 +15,7 @@ from typing import Any
 
 def add_benchmark_commands(benchmarks: Any) -> None:
     """`bench s5 build|show|lookup` under the `bench` command's subparsers."""
-    from rdarts.cli.flags import DEFAULT_RETRIES, add_output_flags
+    from rdarts.cli.flags import add_executor_flags, add_output_flags
 
     s5 = benchmarks.add_parser("s5", help="the S5 table",
                                description="Build, show or look up the S5 table.")
@@ -44,12 +44,7 @@ def add_benchmark_commands(benchmarks: Any) -> None:
     build.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     build.add_argument("--seeds", type=int,
                        help="seeds per architecture (default: the protocol's, 2)")
-    build.add_argument("--executor", choices=("local", "ray"), default="local",
-                       help="one training after another here, or Ray tasks (1 CPU each)")
-    build.add_argument("--address", help="Ray cluster address (default: a local Ray)")
-    build.add_argument("--max-parallel", type=int, help="Ray: trainings in flight at once")
-    build.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
-                       help="extra attempts per training")
+    add_executor_flags(build)  # a job is one training (1 CPU each on Ray)
     add_output_flags(build, many_jobs=True)
     build.set_defaults(handler=_bench_build)
     show = actions.add_parser("show", help="the table's spread and its best architectures",
