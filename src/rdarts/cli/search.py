@@ -12,7 +12,7 @@ import argparse
 
 from rdarts.cli.flags import Commands, _add_config_flags, config_overrides
 from rdarts.errors import RdartsError
-from rdarts.search.config import PRESETS, TRAIN_PRESETS, SearchConfig
+from rdarts.search.config import TRAIN_PRESETS, SearchConfig, preset_names
 
 
 def add_parser(commands: Commands) -> None:
@@ -23,8 +23,10 @@ def add_parser(commands: Commands) -> None:
                     "--preset, then --config FILE, then explicit flags.",
     )
     search.add_argument("--out", required=True, help="run directory (created; one per run)")
-    search.add_argument("--preset", choices=sorted(PRESETS),
-                        help="paper: the paper's search settings; tiny: a CPU-sized smoke run")
+    search.add_argument("--preset", choices=preset_names(),
+                        help="paper: the paper's search settings; tiny: a CPU-sized smoke run "
+                             "(image); cpu: about 15 minutes on 2 cores, smoke: tests "
+                             "(language)")
     search.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     search.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its checkpoint")
@@ -47,7 +49,7 @@ def add_parser(commands: Commands) -> None:
     ):
         selection = commands.add_parser(name, help=summary, description=description)
         selection.add_argument("--out", required=True, help="selection directory")
-        selection.add_argument("--preset", choices=sorted(PRESETS), help="search preset")
+        selection.add_argument("--preset", choices=preset_names(), help="search preset")
         selection.add_argument("--config", help="YAML file of search settings")
         if name == "rdarts":
             selection.add_argument("--regularizer", choices=("l2", "dp"), default="l2",

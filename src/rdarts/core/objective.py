@@ -8,7 +8,8 @@ run on scratch copies of the BN buffers, leaving the search's running statistics
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -37,6 +38,18 @@ class Objective:
         self.model = model
         self.loss = loss
         self.cell_types = tuple(cell_types)
+        self._watched: Any = None
+        self.watched_outputs: Any = None
+
+    @contextlib.contextmanager
+    def watching(self, batch: Any) -> Iterator[Objective]:
+        """Within the block, keep the outputs of the last evaluation on `batch` as
+        `watched_outputs` (an RNN's hidden state after the alpha batch, to carry on)."""
+        self._watched, self.watched_outputs = batch, None
+        try:
+            yield self
+        finally:
+            self._watched = None
 
     def weights(self) -> Tensors:
         return dict(self.model.named_parameters())
@@ -46,7 +59,11 @@ class Objective:
                 forward: Mapping[str, Any] | None = None) -> Any:
         state = {**(scratch_buffers(self.model) if buffers is None else buffers), **params}
         weights = edge_weights(alpha, self.cell_types)
-        return functional_call(self.model, state, (*batch.inputs, weights), dict(forward or {}))
+        options = {**getattr(batch, "options", {}), **(forward or {})}
+        outputs = functional_call(self.model, state, (*batch.inputs, weights), options)
+        if batch is self._watched:
+            self.watched_outputs = outputs
+        return outputs
 
     def __call__(self, params: Mapping[str, torch.Tensor], alpha: Sequence[torch.Tensor],
                  batch: Any, buffers: Tensors | None = None,
