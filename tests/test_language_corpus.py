@@ -28,7 +28,7 @@ TEST = [" the market fell \n", " the <unk> rose \n"]
 
 def write_ptb(folder: Path, naming: str = "ptb.{}.txt", valid: list[str] = VALID) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for split, lines in (("train", TRAIN), ("valid", valid), ("test", TEST + ["points\n"])):
+    for split, lines in (("train", TRAIN), ("valid", valid), ("test", [*TEST, "points\n"])):
         (folder / naming.format(split)).write_text("".join(lines))
     return folder
 
@@ -52,7 +52,7 @@ def test_both_file_namings_and_a_clear_error_for_neither(tmp_path):
     assert split_files(tmp_path / "b")["valid"].name == "valid.txt"
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "train.txt").write_text(TRAIN[0])
-    with pytest.raises(DataError, match="ptb.train.txt"):
+    with pytest.raises(DataError, match=r"ptb\.train\.txt"):
         read_corpus(tmp_path / "c")
     with pytest.raises(DataError, match="does not exist"):
         read_corpus(tmp_path / "missing")
@@ -60,7 +60,7 @@ def test_both_file_namings_and_a_clear_error_for_neither(tmp_path):
 
 def test_closed_vocabulary_is_checked(tmp_path):
     folder = write_ptb(tmp_path / "open", valid=[" the stock market rose \n"])
-    with pytest.raises(DataError, match="not in the training vocabulary.*'stock'"):
+    with pytest.raises(DataError, match=r"not in the training vocabulary.*'stock'"):
         read_corpus(folder)
     corpus = read_corpus(folder, closed=False)  # unseen words become <unk>
     assert corpus.unseen == 1 and corpus.words[corpus.valid[1]] == UNK

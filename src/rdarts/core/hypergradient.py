@@ -22,9 +22,11 @@ C / (||g|| + 1e-6)). Differentiating the clip too, the mixed term becomes
 
 one product with the projected vector u. (The reference code instead multiplies the product
 with v by C / (||g|| + 1e-6) even when that exceeds 1, drops the projection and clips v too;
-this is the exact gradient of the clipped step, checked against autograd.) Every network evaluation is the domain's objective (a
-`functional_call` on the one supernet with other weights and scratch BN buffers): no model
-copies, no side effects, and no knowledge of what a batch holds.
+this is the exact gradient of the clipped step, checked against autograd.)
+
+Every network evaluation is the domain's objective (a `functional_call` on the one supernet
+with other weights and scratch BN buffers): no model copies, no side effects, and no knowledge
+of what a batch holds.
 """
 
 from __future__ import annotations

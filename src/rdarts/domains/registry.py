@@ -7,7 +7,6 @@ imports (torchvision, corpora).
 from __future__ import annotations
 
 import importlib
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
