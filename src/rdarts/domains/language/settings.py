@@ -79,5 +79,5 @@ PRESETS: dict[str, dict[str, Any]] = {
     # For tests: a few seconds.
     "smoke": {"hidden_size": 8, "batch_size": 4, "bptt": 10, "epochs": 2, "order": 1,
               "eval_batch_size": 2, "dropout": 0.0, "dropouth": 0.0, "dropoutx": 0.0,
-              "dropouti": 0.0, "dropoute": 0.0, "train_tokens": 400, "valid_tokens": 200},
+              "dropouti": 0.0, "dropoute": 0.0, "train_tokens": 240, "valid_tokens": 120},
 }
