@@ -17,7 +17,7 @@ def tiny_corpus(tokens: int = 600, seed: int = 0) -> Corpus:
     generator = torch.Generator().manual_seed(seed)
     steps = torch.randint(0, 3, (3 * tokens,), generator=generator)
     stream = torch.cumsum(steps, 0) % VOCABULARY
-    words = tuple(f"w{i}" for i in range(VOCABULARY - 1)) + ("<eos>",)
+    words = (*(f"w{i}" for i in range(VOCABULARY - 1)), "<eos>")
     return Corpus("tiny", words, stream[:tokens], stream[tokens:2 * tokens],
                   stream[2 * tokens:])
 

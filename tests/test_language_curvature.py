@@ -20,7 +20,7 @@ def test_probe_batches_freeze_masks_and_a_detached_hidden_state():
     search = _searched()
     first, again = search.curvature_batches(1), search.curvature_batches(1)
     batch = first[0]
-    tokens, hidden = batch.inputs
+    _, hidden = batch.inputs
     assert not hidden.requires_grad and torch.count_nonzero(hidden) > 0
     assert torch.equal(hidden, search.data.val.hidden)
     assert torch.equal(batch.options["masks"].hidden, again[0].options["masks"].hidden)

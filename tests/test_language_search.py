@@ -18,7 +18,7 @@ from language_tiny import tiny_config, tiny_search
 
 from rdarts.core import hypergradient
 from rdarts.domains.base import Batch
-from rdarts.domains.language.stream import WindowStream, window_lengths
+from rdarts.domains.language.stream import window_lengths
 from rdarts.runs.rundir import RunDir
 
 
