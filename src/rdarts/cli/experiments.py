@@ -18,7 +18,8 @@ def add_parser(commands: Commands) -> None:
         description="Expand a sweep file's grid into jobs (search, evaluation, analyses, or "
                     "selection) and run each as an independent job with its own run "
                     "directory; a rerun skips finished jobs and resumes unfinished ones. "
-                    "Shipped sweeps: table1, table2_fig4_drop_path, fig5_l2, table5, tiny.",
+                    "Shipped sweeps: table1, table2_fig4_drop_path, fig5_l2, table5, fig16_ptb, "
+                    "fig16_cpu, tiny.",
     )
     sweep.add_argument("sweep", metavar="SWEEP", help="a sweep YAML file or a shipped name")
     sweep.add_argument("--out", help="sweep directory (default: sweeps/<name>)")

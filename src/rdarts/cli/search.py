@@ -12,7 +12,7 @@ import argparse
 
 from rdarts.cli.flags import Commands, _add_config_flags, config_overrides
 from rdarts.errors import RdartsError
-from rdarts.search.config import TRAIN_PRESETS, SearchConfig, preset_names
+from rdarts.search.config import SearchConfig, preset_names, train_preset_names
 
 
 def add_parser(commands: Commands) -> None:
@@ -59,8 +59,9 @@ def add_parser(commands: Commands) -> None:
         else:
             selection.add_argument("--seeds", type=int, default=4,
                                    help="number of searches, seeds --seed, --seed + 1, ... (4)")
-        selection.add_argument("--retrain-preset", choices=sorted(TRAIN_PRESETS),
-                               default="quick", help="settings of the short retraining (quick)")
+        selection.add_argument("--retrain-preset", choices=train_preset_names(),
+                               help="settings of the short retraining (quick for images, cpu "
+                                    "for language)")
         selection.add_argument("--retrain-epochs", type=int,
                                help="epochs of the short retraining (DARTS used 100 on "
                                     "CIFAR-10)")
@@ -90,7 +91,12 @@ def _search(args: argparse.Namespace) -> int:
 def _selection(args: argparse.Namespace) -> int:
     from rdarts.experiments.executors import make_executor
     from rdarts.search.config import resolve, resolve_train
-    from rdarts.search.selection import rdarts_candidates, run_selection, seed_candidates
+    from rdarts.search.selection import (
+        inherited_training,
+        rdarts_candidates,
+        run_selection,
+        seed_candidates,
+    )
 
     base = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
     if args.protocol == "rdarts":
@@ -102,11 +108,11 @@ def _selection(args: argparse.Namespace) -> int:
             raise RdartsError("--seeds must be >= 1")
         candidates = seed_candidates(base, args.seeds)
         protocol = f"select({base.method}, {args.seeds} seeds)"
-    retrain_overrides = {"dataset": base.dataset, "data_dir": base.data_dir,
-                         "download": base.download, "device": base.device, "seed": base.seed}
+    retrain_overrides = inherited_training(base)
     if args.retrain_epochs is not None:
         retrain_overrides["epochs"] = args.retrain_epochs
-    retrain = resolve_train(args.retrain_preset, None, retrain_overrides)
+    preset = args.retrain_preset or ("quick" if "domain" not in retrain_overrides else "cpu")
+    retrain = resolve_train(preset, None, retrain_overrides)
     options = {"retries": args.retries}
     if args.executor == "ray":
         options.update(address=args.address, max_parallel=args.max_parallel)
@@ -114,14 +120,17 @@ def _selection(args: argparse.Namespace) -> int:
     with make_executor(args.executor, log=log, **options) as executor:
         result = run_selection(candidates, retrain, args.out, executor=executor,
                                protocol=protocol, quiet=args.quiet)
+    name = result["score"]["name"]
     for record in result["candidates"]:
-        score = (f"val accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record
+        score = (f"val {name} {record[f'val_{name}']:.4f}" if f"val_{name}" in record
                  else f"failed: {record.get('error')}")
         print(f"{record['name']:>12s}  {score}")
     chosen = next(r for r in result["candidates"] if r["name"] == result["chosen"])
     print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'])}")
     print(f"selection directory: {args.out}")
-    print(f"train it fully: rdarts train {args.out}/genotype.json --preset paper-c10 "
+    fully = ("--domain language --preset paper" if "domain" in retrain_overrides
+             else "--preset paper-c10")
+    print(f"train it fully: rdarts train {args.out}/genotype.json {fully} "
           f"--dataset {base.dataset} --out <dir>")
     return 0
 

@@ -97,6 +97,7 @@ class Regularizer:
     name: str
     setting: str
     r_max: float
+    grid: tuple[float, ...] = ()  # R-DARTS' default strengths in this domain (else the paper's)
 
 
 @dataclass(frozen=True)

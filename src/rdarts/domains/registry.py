@@ -21,9 +21,10 @@ DOMAINS: dict[str, str] = {
 }
 DEFAULT_DOMAIN = "image"
 
-# Domains with settings of their own: a torch-free module with `Settings`-like dataclass
-# `<cls>`, the search settings the domain uses instead of the image defaults
-# (`SEARCH_DEFAULTS`) and its presets (`PRESETS`). The image settings are SearchConfig's.
+# Domains with settings of their own: a torch-free module with the settings dataclass named
+# here, the search settings the domain uses instead of the image defaults (`SEARCH_DEFAULTS`),
+# its search presets (`PRESETS`) and, for its own training procedure, `TRAIN_CONFIG` and
+# `TRAIN_PRESETS`. The image settings are SearchConfig's and TrainConfig's.
 DOMAIN_SETTINGS: dict[str, str] = {
     "language": "rdarts.domains.language.settings:LanguageSettings",
 }
@@ -38,6 +39,8 @@ class DomainSettings:
     cls: type
     search_defaults: dict[str, Any]
     presets: dict[str, dict[str, Any]]
+    train_cls: type | None = None
+    train_presets: dict[str, dict[str, Any]] | None = None
 
 
 def domain_settings(name: str) -> DomainSettings | None:
@@ -47,7 +50,8 @@ def domain_settings(name: str) -> DomainSettings | None:
     module_name, _, attribute = DOMAIN_SETTINGS[name].partition(":")
     module = importlib.import_module(module_name)
     return DomainSettings(name, getattr(module, attribute), dict(module.SEARCH_DEFAULTS),
-                          dict(module.PRESETS))
+                          dict(module.PRESETS), getattr(module, "TRAIN_CONFIG", None),
+                          getattr(module, "TRAIN_PRESETS", None))
 
 
 def domain_names() -> tuple[str, ...]:

@@ -302,6 +302,15 @@ def preset_names() -> list[str]:
     return sorted(names)
 
 
+def train_preset_names() -> list[str]:
+    """Every training preset of every domain (`--preset` of `train`, `--retrain-preset`)."""
+    names = set(TRAIN_PRESETS)
+    for name in domain_names():
+        own = domain_settings(name)
+        names.update(own.train_presets or () if own is not None else ())
+    return sorted(names)
+
+
 def resolve(preset: str | None = None, config_file: str | Path | None = None,
             overrides: dict[str, Any] | None = None) -> SearchConfig:
     """Search settings: defaults < the domain's defaults < preset < config file < overrides;
@@ -345,15 +354,32 @@ def _check_train_range(config: TrainConfig) -> None:
             raise ConfigError(message)
 
 
+def _own_training(domain: str | None) -> DomainSettings | None:
+    """The settings of a domain with a training procedure of its own (else None: images)."""
+    own = domain_settings(domain) if domain in domain_names() else None
+    return own if own is not None and own.train_cls is not None else None
+
+
 def resolve_train(preset: str | None = None, config_file: str | Path | None = None,
-                  overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Training settings: defaults < preset < config file < overrides; validated."""
+                  overrides: dict[str, Any] | None = None) -> Any:
+    """Training settings: defaults < preset < config file < overrides; validated. A domain
+    with its own training (`domain` in the overrides or the file) brings its settings class."""
+    own = _own_training(_domain_of(config_file, overrides))
+    if own is not None:
+        assert own.train_cls is not None and own.train_presets is not None
+        return own.train_cls(**_layered(own.train_cls, own.train_presets, preset, config_file,
+                                        overrides))
+    overrides = {k: v for k, v in (overrides or {}).items() if k != "domain"}
     config = TrainConfig(**_layered(TrainConfig, TRAIN_PRESETS, preset, config_file, overrides))
     _check_train_range(config)
     return config
 
 
-def train_from_dict(data: dict[str, Any]) -> TrainConfig:
+def train_from_dict(data: dict[str, Any]) -> Any:
+    own = _own_training(data.get("domain"))
+    if own is not None:
+        assert own.train_cls is not None
+        return own.train_cls(**normalise_keys(data, "config.yaml", own.train_cls))
     config = TrainConfig(**normalise_keys(data, "config.yaml", TrainConfig))
     _check_train_range(config)
     return config

@@ -52,7 +52,7 @@ class Corpus:
 
 def split_files(folder: str | Path) -> dict[str, Path]:
     """The train/valid/test files of `folder` under one of the accepted namings."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"corpus folder {folder} does not exist")
     for naming in NAMINGS:

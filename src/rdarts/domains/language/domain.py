@@ -75,8 +75,9 @@ class LanguageDomain:
 
     @property
     def regularizers(self) -> dict[str, Regularizer]:
-        # R_max: the largest L2 factor of the paper's Figure 16 grid (5e-7 * 27).
-        return {"l2": Regularizer("l2", "weight_decay", 1.35e-5)}
+        # The L2 factors of the paper's Figure 16 (5e-7 * {1, 3, 9, 27}); R_max: the largest.
+        return {"l2": Regularizer("l2", "weight_decay", 1.35e-5,
+                                  grid=(5e-7, 15e-7, 45e-7, 135e-7))}
 
     @property
     def layouts(self) -> tuple:

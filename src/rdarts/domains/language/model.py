@@ -46,6 +46,9 @@ class Masks:
     output: torch.Tensor | None  # (1, B, H)
 
 
+NO_MASKS = Masks(None, None, None, None, None)
+
+
 def bernoulli_mask(shape: tuple[int, ...], p: float, device: torch.device,
                    generator: torch.Generator | None = None) -> torch.Tensor | None:
     if p <= 0.0:
@@ -112,11 +115,11 @@ class RecurrentLM(nn.Module):
     def run(self, tokens: torch.Tensor, hidden: torch.Tensor, masks: Masks | None,
             step) -> LMOutput:
         """The model over a (T, B) window from `hidden`; `step(x_t, h, masks) -> h_next`."""
-        if masks is None:
-            masks = (sample_masks(self.dropouts, self.vocabulary, tokens.shape[1], self.size,
-                                  tokens.device) if self.training else Masks(*[None] * 5))
         if not self.training:
-            masks = Masks(*[None] * 5)
+            masks = NO_MASKS
+        elif masks is None:
+            masks = sample_masks(self.dropouts, self.vocabulary, tokens.shape[1], self.size,
+                                 tokens.device)
         weight = _apply(self.encoder.weight, masks.embedding)
         emb = _apply(F.embedding(tokens, weight), masks.input)
         outputs = []

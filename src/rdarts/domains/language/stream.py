@@ -23,6 +23,7 @@ import torch
 
 from rdarts.domains.base import Batch
 from rdarts.domains.language.corpus import get_batch
+from rdarts.domains.language.model import NO_MASKS
 
 JITTERS = ("search", "train", "none")
 MAX_SEQ_LEN_DELTA = 20
@@ -134,7 +135,10 @@ class ArchStream:
 
 
 class InOrder:
-    """Consecutive `bptt` windows of a split from a zero hidden state, carried (a `Pass`)."""
+    """Consecutive `bptt` windows of a split from a zero hidden state, carried (a `Pass`).
+
+    Its batches switch dropout off (`masks=NO_MASKS`) also where the model runs in training
+    mode for batch-statistics BN (RS-ws' scoring); evaluation mode has no dropout anyway."""
 
     def __init__(self, data: torch.Tensor, bptt: int, hidden_size: int) -> None:
         self.data, self.bptt = data, bptt
@@ -143,7 +147,8 @@ class InOrder:
     def __iter__(self) -> Iterator[Batch]:
         for i in range(0, self.data.shape[0] - 1, self.bptt):
             tokens, targets = get_batch(self.data, i, self.bptt)
-            yield Batch((tokens, self.hidden), targets, targets.numel())
+            yield Batch((tokens, self.hidden), targets, targets.numel(),
+                        options={"masks": NO_MASKS})
 
     def carry(self, outputs: Any) -> None:
         self.hidden = outputs.hidden.detach()
