@@ -48,10 +48,11 @@ import yaml
 from rdarts.domains.registry import domain_names, domain_settings
 from rdarts.errors import ConfigError
 from rdarts.search.config import (
+    PRESETS,
+    TRAIN_PRESETS,
     SearchConfig,
     TrainConfig,
     normalise_keys,
-    preset_names,
     train_preset_names,
 )
 
@@ -178,11 +179,11 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description must be text, got {description!r}")
     preset = data.get("preset")
-    presets = train_preset_names() if kind == "train" else preset_names()
+    base = _options(_mapping(data.get("base"), f"{source}: base"), f"{source}: base", kind)
+    presets = _presets(kind, str(base.get("domain", SearchConfig.domain)))
     if preset is not None and preset not in presets:
         raise ConfigError(f"{source}: unknown {'training' if kind == 'train' else 'search'} "
                           f"preset {preset!r}; known: {', '.join(presets)}")
-    base = _options(_mapping(data.get("base"), f"{source}: base"), f"{source}: base", kind)
     grid = _load_grid(data.get("grid"), f"{source}: grid", kind)
     if kind == "train":
         _check_train_sweep(data, base, grid, source)
@@ -214,6 +215,15 @@ def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
                               f"genotype mapping), got {genotype!r}")
         options[GENOTYPE_KEY] = genotype
     return options
+
+
+def _presets(kind: str, domain: str) -> list[str]:
+    """The search (or, for kind: train, training) presets of the base's domain."""
+    own = domain_settings(domain) if domain in domain_names() else None
+    if kind == "train":
+        return list(own.train_presets or ()) if own is not None and own.train_cls else list(
+            TRAIN_PRESETS)
+    return list(own.presets) if own is not None else list(PRESETS)
 
 
 def _with_domain_keys(values: dict[str, Any], where: str, cls: type) -> dict[str, Any]:
