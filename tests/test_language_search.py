@@ -163,7 +163,7 @@ def test_the_preset_keeps_language_settings_apart_from_the_algorithm():
 
 def _cli(out, *extra):
     return [sys.executable, "-m", "rdarts", "search", "--domain", "language", "--preset",
-            "smoke", "--epochs", "4", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+            "smoke", "--epochs", "3", "--device", "cpu", "--quiet", "--out", str(out), *extra]
 
 
 @pytest.mark.slow
@@ -175,7 +175,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if len(RunDir(killed).read_metrics()) >= 2:
+        if len(RunDir(killed).read_metrics()) >= 1:
             break
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
@@ -185,7 +185,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     assert done.returncode == 0, done.stderr
     reference = RunDir(tmp_path / "reference").read_metrics()
     resumed = RunDir(killed).read_metrics()
-    assert [r["epoch"] for r in resumed] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in resumed] == [0, 1, 2]
     for a, b in zip(reference, resumed, strict=True):
         assert a["val_perplexity"] == b["val_perplexity"] and a["genotype"] == b["genotype"]
         assert a["lambda_max"] == b["lambda_max"]
