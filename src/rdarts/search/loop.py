@@ -72,7 +72,7 @@ class Search:
     def arch_step(self, train_batch: Batch, val_batch: Batch, plan: EpochPlan) -> None:
         """alpha <- Adam step on the (first- or second-order) hypergradient."""
         alpha = self.architecture.parameters_list()
-        with self.objective.watching(val_batch):
+        with self.objective.watching(val_batch) as watch:
             if self.config.order == 1:
                 grads = hypergradient.first_order(self.objective, alpha, val_batch,
                                                   plan.forward)
@@ -88,7 +88,7 @@ class Search:
                                      weight_decay=self.weight_decay(), forward=plan.forward,
                                      grad_clip=clip)
         # the alpha stream's state after its batch (an RNN's hidden state at w or w')
-        self.data.val.carry(self.objective.watched_outputs)
+        self.data.val.carry(watch.outputs)
         self.arch_optimizer.zero_grad(set_to_none=True)
         for a, g in zip(alpha, grads, strict=True):
             a.grad = g
