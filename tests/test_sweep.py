@@ -100,7 +100,8 @@ def test_resolve_errors_name_the_job():
 def test_shipped_sweeps_load_and_expand():
     counts = {name: len(expand(load_sweep(name))) for name in shipped_sweeps()}
     assert counts == {"fig5_l2": 60, "table1": 36, "table2_fig4_drop_path": 48, "table5": 72,
-                      "tiny": 2, "s5_regret": 9, "s5_rdarts": 6, "cpu_pilot": 2}
+                      "tiny": 2, "s5_regret": 9, "s5_rdarts": 6, "cpu_pilot": 2,
+                      "fig16_cpu": 8, "fig16_ptb": 16}
 
     table1 = expand(load_sweep("table1"))
     assert table1[0].name == "s1_cifar10_seed0" and table1[-1].name == "s4_svhn_seed2"
@@ -128,7 +129,8 @@ def test_shipped_sweeps_load_and_expand():
     s5_jobs = expand(load_sweep("s5_regret")) + expand(load_sweep("s5_rdarts"))
     assert {job.settings["space"] for job in s5_jobs} == {"s5"}
     assert {job.settings["seed"] for job in s5_jobs} == {0, 1, 2}
-    with pytest.raises(ConfigError, match="shipped sweeps: cpu_pilot, fig5_l2, s5_rdarts"):
+    with pytest.raises(ConfigError,
+                       match="shipped sweeps: cpu_pilot, fig16_cpu, fig16_ptb, fig5_l2"):
         load_sweep("table9")
 
 

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 
 from rdarts.cli.flags import (
     TRAIN_HELP,
     Commands,
     _add_config_flags,
+    _add_flags,
     add_out_and_print_config,
     add_output_flags,
-    config_overrides,
     print_config,
     require_out,
 )
-from rdarts.errors import GenotypeError
-from rdarts.search.config import HESSIAN_MODES, TRAIN_PRESETS, TrainConfig
+from rdarts.domains.registry import domain_names, domain_settings
+from rdarts.errors import ConfigError, GenotypeError
+from rdarts.search.config import HESSIAN_MODES, TrainConfig, train_preset_names
+
+
+def _own_trainings() -> dict[str, type]:
+    """The training settings classes of the domains that bring their own (language)."""
+    owns = {name: domain_settings(name) for name in domain_names()}
+    return {name: own.train_cls for name, own in owns.items()
+            if own is not None and own.train_cls is not None}
 
 
 def add_parser(commands: Commands) -> None:
@@ -35,14 +44,23 @@ def add_parser(commands: Commands) -> None:
     train.add_argument("genotype", metavar="GENOTYPE",
                        help="genotype.json, a search run directory, or darts_v2")
     add_out_and_print_config(train, "run directory (created; one per run)")
-    train.add_argument("--preset", choices=sorted(TRAIN_PRESETS),
+    train.add_argument("--preset", choices=train_preset_names(),
                        help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
-                            "quick: a CPU-sized short retraining")
+                            "quick: a CPU-sized short retraining (image); paper, cpu, smoke "
+                            "(language)")
+    train.add_argument("--domain", choices=domain_names(), default="image",
+                       help="the genotype's domain: image (default) or language")
     train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--overwrite", action="store_true", help="discard the run in --out")
     add_output_flags(train, many_jobs=False)
     _add_config_flags(train, TrainConfig, TRAIN_HELP)
+    shared = {f.name for f in fields(TrainConfig)} | {"domain"}
+    for name, cls in _own_trainings().items():  # their settings beyond the image ones
+        own = [f for f in fields(cls) if f.name not in shared]
+        _add_flags(train.add_argument_group(f"{name} training settings (--domain {name})"),
+                   own, {f.name: f.metadata["help"] for f in own})
+        shared |= {f.name for f in own}
     train.set_defaults(handler=_train)
 
     discretize = commands.add_parser(
@@ -88,25 +106,45 @@ def _train(args: argparse.Namespace) -> int:
     from rdarts.search.config import resolve_train
     from rdarts.train.run import run_training
 
-    config = resolve_train(args.preset, args.config, config_overrides(args, TrainConfig))
+    config = resolve_train(args.preset, args.config, _train_overrides(args))
     if args.print_config:
         return print_config(config.to_dict())
     require_out(args)
     RunDir(args.out).check(None, resume=args.resume, overwrite=args.overwrite)
-    domain = get_domain()
+    domain = get_domain(args.domain)
     genotype = load_genotype(args.genotype, domain.known_genotypes, domain.layouts)
     try:
         domain.check_genotype(genotype)
     except GenotypeError as error:
         raise GenotypeError(f"genotype {args.genotype}: {error}") from None
     outcome = run_training(config, genotype, args.out, resume=args.resume,
-                           overwrite=args.overwrite, quiet=args.quiet)
+                           overwrite=args.overwrite, quiet=args.quiet, domain=args.domain)
     result = outcome.result
     errors = "  ".join(f"{name} error: {100 * result[f'{name}_error']:.2f}%"
                        for name in ("val", "test") if result.get(f"{name}_error") is not None)
+    errors += "  ".join(f"{name} perplexity: {result[f'{name}_perplexity']:.2f}"
+                        for name in ("val", "test")
+                        if result.get(f"{name}_perplexity") is not None)
     print(f"{errors}  parameters: {result['parameters'] / 1e6:.3f}M")
     print(f"run directory: {outcome.run_dir}")
     return 0
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """The training settings given as flags, for the class of `--domain`; a flag of another
+    domain's training is refused."""
+    cls = _own_trainings().get(args.domain, TrainConfig)
+    every = {f.name for f in fields(TrainConfig)}
+    for other in _own_trainings().values():
+        every |= {f.name for f in fields(other)}
+    mine = {f.name for f in fields(cls)}
+    given = {name: getattr(args, name) for name in sorted(every - {"domain"})
+             if getattr(args, name, None) is not None}
+    foreign = sorted(set(given) - mine)
+    if foreign:
+        raise ConfigError(f"--{foreign[0].replace('_', '-')} is not a training setting of the "
+                          f"{args.domain} domain")
+    return {**given, **({"domain": args.domain} if "domain" in mine else {})}
 
 
 def _discretize(args: argparse.Namespace) -> int:

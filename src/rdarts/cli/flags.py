@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import Field, fields
 from typing import Any
 
-from rdarts.domains.registry import domain_names, get_domain
+from rdarts.domains.registry import domain_names, domain_settings, get_domain
 from rdarts.search.config import (
     ADA_REGULARIZERS,
     CUTOUT_SCHEDULES,
@@ -30,7 +30,8 @@ from rdarts.search.config import (
 Commands = argparse._SubParsersAction
 
 HELP = {
-    "domain": "the task: image (S1-S5, DARTS space)",
+    "domain": "the task: image (S1-S5, DARTS space) or language (DARTS' recurrent cells on "
+              "PTB-format text; its own settings below)",
     "method": "darts, darts-es (early stopping on lambda_max), darts-ada (adaptive "
               "regularisation with rollback) or rs-ws (random search with weight sharing)",
     "es_preset": "DARTS-ES rule: paper (smooth over 5 epochs, stop when "
@@ -69,6 +70,8 @@ HELP = {
     "momentum": "SGD momentum for the weights",
     "weight_decay": "L2 factor on the weights (Section 5.2 sweeps it)",
     "grad_clip": "gradient norm clipping for the weights",
+    "virtual_step_clip": "clip the gradient of the second-order virtual step to --grad-clip "
+                         "too, as DARTS' recurrent search (the language presets)",
     "arch_lr": "Adam learning rate for alpha",
     "arch_beta1": "Adam beta1 for alpha",
     "arch_beta2": "Adam beta2 for alpha",
@@ -168,7 +171,18 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type = SearchConfig,
     """Add one flag per field of the settings dataclass `cls`, defaulting to None; the help
     says the dataclass default, a setting with fixed values lists them as its metavar."""
     group = parser.add_argument_group("settings (override --preset and --config)")
-    for field in fields(cls):
+    _add_flags(group, [f for f in fields(cls) if f.name != "domain_settings"], helps)
+    if cls is SearchConfig:
+        for name in domain_names():
+            own = domain_settings(name)
+            if own is not None:
+                _add_flags(parser.add_argument_group(f"{name} settings (--domain {name})"),
+                           list(fields(own.cls)), {f.name: f.metadata["help"]
+                                                   for f in fields(own.cls)})
+
+
+def _add_flags(group: Any, settings: list, helps: dict[str, str]) -> None:
+    for field in settings:
         flag = "--" + field.name.replace("_", "-")
         kind = str(field.type).replace(" | None", "")
         kwargs: dict = {"dest": field.name, "default": None,
@@ -185,9 +199,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type = SearchConfig,
 
 
 def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The settings of `cls` the user gave as flags (those added by `_add_config_flags`)."""
-    return {f.name: getattr(args, f.name) for f in fields(cls)
-            if getattr(args, f.name) is not None}
+    """The settings of `cls` (and of the domains' own settings) the user gave as flags (those
+    added by `_add_config_flags`)."""
+    names = [f.name for f in fields(cls)]
+    if cls is SearchConfig:
+        names += [f.name for domain in domain_names()
+                  if (own := domain_settings(domain)) is not None for f in fields(own.cls)]
+    return {name: getattr(args, name) for name in names
+            if getattr(args, name, None) is not None}
 
 
 # ---- flags several commands share, so that they read and default the same everywhere -------

@@ -21,7 +21,7 @@ from rdarts.cli.flags import (
     require_out,
 )
 from rdarts.errors import RdartsError
-from rdarts.search.config import PRESETS, TRAIN_PRESETS, SearchConfig
+from rdarts.search.config import SearchConfig, preset_names, train_preset_names
 
 # R-DARTS's regularisers, named as DARTS-ADA's; `dp` (the first spelling) is still accepted.
 REGULARIZER_CHOICES = ("l2", "drop_path", "dp")
@@ -36,8 +36,10 @@ def add_parser(commands: Commands) -> None:
                     "paper's scale (hours on a CPU); --preset tiny is CPU-sized.",
     )
     add_out_and_print_config(search, "run directory (created; one per run)")
-    search.add_argument("--preset", choices=sorted(PRESETS),
-                        help="paper: the paper's search settings; tiny: a CPU-sized smoke run")
+    search.add_argument("--preset", choices=preset_names(),
+                        help="paper: the paper's search settings; tiny: a CPU-sized smoke run; "
+                             "cpu: the CPU-scale study (image: S1-S4 at 5 cells; language: "
+                             "about 15 minutes on 2 cores); smoke: tests (language)")
     search.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     search.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its checkpoint")
@@ -62,7 +64,7 @@ def add_parser(commands: Commands) -> None:
         selection = commands.add_parser(name, aliases=aliases, help=summary,
                                         description=description)
         selection.add_argument("--out", required=True, help="selection directory")
-        selection.add_argument("--preset", choices=sorted(PRESETS), help="search preset")
+        selection.add_argument("--preset", choices=preset_names(), help="search preset")
         selection.add_argument("--config", help="YAML file of search settings")
         if name == "r-darts":
             selection.add_argument("--regularizer", choices=REGULARIZER_CHOICES, default="l2",
@@ -77,8 +79,9 @@ def add_parser(commands: Commands) -> None:
                                    metavar="K",
                                    help="number of searches, with seeds --seed, --seed + 1, "
                                         "... (--seeds: the former spelling)")
-        selection.add_argument("--retrain-preset", choices=sorted(TRAIN_PRESETS),
-                               default="quick", help="settings of the short retraining")
+        selection.add_argument("--retrain-preset", choices=train_preset_names(),
+                               help="settings of the short retraining (default: quick for "
+                                    "images, cpu for language)")
         selection.add_argument("--retrain-epochs", type=int,
                                help="epochs of the short retraining (DARTS used 100 on "
                                     "CIFAR-10)")
@@ -135,16 +138,16 @@ def _selection(args: argparse.Namespace) -> int:
     from rdarts.experiments.executors import make_executor
     from rdarts.runs.atomic import check_out
     from rdarts.search.config import resolve, resolve_train
-    from rdarts.search.selection import run_selection
+    from rdarts.search.selection import inherited_training, run_selection
 
     base = resolve(args.preset, args.config, config_overrides(args, SearchConfig))
     candidates, protocol = _candidates(args, base)
     check_out(args.out)
-    retrain_overrides = {"dataset": base.dataset, "data_dir": base.data_dir,
-                         "download": base.download, "device": base.device, "seed": base.seed}
+    retrain_overrides = inherited_training(base)
     if args.retrain_epochs is not None:
         retrain_overrides["epochs"] = args.retrain_epochs
-    retrain = resolve_train(args.retrain_preset, None, retrain_overrides)
+    preset = args.retrain_preset or ("quick" if "domain" not in retrain_overrides else "cpu")
+    retrain = resolve_train(preset, None, retrain_overrides)
     options = {"retries": args.retries}
     if args.executor == "ray":
         options.update(address=args.address, max_parallel=args.max_parallel)
@@ -152,14 +155,17 @@ def _selection(args: argparse.Namespace) -> int:
     with make_executor(args.executor, log=log, **options) as executor:
         result = run_selection(candidates, retrain, args.out, executor=executor,
                                protocol=protocol, quiet=not args.verbose)
+    name = result["score"]["name"]
     for record in result["candidates"]:
-        score = (f"val accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record
+        score = (f"val {name} {record[f'val_{name}']:.4f}" if f"val_{name}" in record
                  else f"failed: {record.get('error')}")
         print(f"{record['name']:>12s}  {score}")
     chosen = next(r for r in result["candidates"] if r["name"] == result["chosen"])
     print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'])}")
     print(f"selection directory: {args.out}")
-    print(f"train it fully: rdarts train {args.out}/genotype.json --preset paper-c10 "
+    fully = ("--domain language --preset paper" if "domain" in retrain_overrides
+             else "--preset paper-c10")
+    print(f"train it fully: rdarts train {args.out}/genotype.json {fully} "
           f"--dataset {base.dataset} --out <dir>")
     return 0
 

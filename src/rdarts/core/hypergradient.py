@@ -11,9 +11,22 @@ and differentiates L_val(w', alpha) through it (spec section 3):
     v = grad_w' L_val(w', alpha).
 
 The mixed second-order term is either a central finite difference (the paper's choice) or an
-exact double-backward product. Every network evaluation is the domain's objective (a
-`functional_call` on the one supernet with other weights and scratch BN buffers): no model
-copies, no side effects, and no knowledge of what a batch holds.
+exact double-backward product.
+
+With `grad_clip` C the virtual step clips its gradient as the weight step does (DARTS' RNN
+architect; spec section 4): w' = w - xi * (c g + wd * w), g = grad_w L_train, c = min(1,
+C / (||g|| + 1e-6)). Differentiating the clip too, the mixed term becomes
+
+    d(c g)/d alpha^T v = c * grad^2_{alpha, w} L_train . u,
+    u = v - (g . v) / (||g|| (||g|| + 1e-6)) * g   when c < 1 (u = v otherwise),
+
+one product with the projected vector u. (The reference code instead multiplies the product
+with v by C / (||g|| + 1e-6) even when that exceeds 1, drops the projection and clips v too;
+this is the exact gradient of the clipped step, checked against autograd.)
+
+Every network evaluation is the domain's objective (a `functional_call` on the one supernet
+with other weights and scratch BN buffers): no model copies, no side effects, and no knowledge
+of what a batch holds.
 """
 
 from __future__ import annotations
@@ -34,6 +47,29 @@ def first_order(objective: Objective, alpha: list[torch.Tensor], val_batch: Batc
     """grad_alpha L_val(w, alpha): DARTS' first-order approximation (xi = 0)."""
     loss = objective(objective.weights(), alpha, val_batch, forward=forward)
     return list(torch.autograd.grad(loss, alpha))
+
+
+def clip_coefficient(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """c = min(1, max_norm / (||grads|| + 1e-6)): torch's `clip_grad_norm_` factor (keeps the
+    graph of `grads` when they have one)."""
+    norm = torch.cat([g.reshape(-1) for g in grads]).norm()
+    return torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+
+
+def clipped_direction(grads: list[torch.Tensor], v: list[torch.Tensor],
+                      max_norm: float | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(c g, u): the clipped virtual-step gradient and the vector the mixed term multiplies
+    (see the module docstring); without a clip, (g, v)."""
+    if max_norm is None:
+        return grads, v
+    c = clip_coefficient(grads, max_norm)
+    if c >= 1.0:
+        return grads, v
+    norm = torch.cat([g.reshape(-1) for g in grads]).norm()
+    g_dot_v = sum((g * v_i).sum() for g, v_i in zip(grads, v, strict=True))
+    coef = g_dot_v / (norm * (norm + 1e-6))
+    return [c * g for g in grads], [c * (v_i - coef * g) for g, v_i in zip(grads, v,
+                                                                          strict=True)]
 
 
 def unrolled_weights(w: Tensors, grad_w: Tensors, momentum_buffers: Tensors, xi: float,
@@ -77,20 +113,24 @@ def _val_step_at_unrolled(objective: Objective, alpha: list[torch.Tensor], w_pri
 def second_order_finite_difference(
     objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
-    forward: Mapping[str, Any] | None = None, r: float = 0.01,
+    forward: Mapping[str, Any] | None = None, r: float = 0.01, grad_clip: float | None = None,
 ) -> list[torch.Tensor]:
     """The paper's second-order alpha gradient with the central difference
 
         grad^2_{alpha,w} L_train . v ~ [grad_alpha L_train(w+) - grad_alpha L_train(w-)] / (2 eps),
 
-    w+- = w +- eps v, eps = r / ||v|| (DARTS Eq. 8; note the parentheses around 2 eps).
+    w+- = w +- eps v, eps = r / ||v|| (DARTS Eq. 8; note the parentheses around 2 eps); with
+    `grad_clip`, the clipped step's vector u instead of v (module docstring).
     """
     w = {name: p.detach() for name, p in objective.weights().items()}
     w_leaf = {name: w_i.clone().requires_grad_(True) for name, w_i in w.items()}
     train_loss = objective(w_leaf, [a.detach() for a in alpha], train_batch, forward=forward)
-    grad_w = dict(zip(w, torch.autograd.grad(train_loss, list(w_leaf.values())), strict=True))
-    w_prime = unrolled_weights(w, grad_w, momentum_buffers, xi, momentum, weight_decay)
+    grads = list(torch.autograd.grad(train_loss, list(w_leaf.values())))
+    step, _ = clipped_direction(grads, grads, grad_clip)
+    w_prime = unrolled_weights(w, dict(zip(w, step, strict=True)), momentum_buffers, xi,
+                               momentum, weight_decay)
     g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward)
+    _, v = clipped_direction(grads, v, grad_clip)
 
     eps = r / torch.cat([t.flatten() for t in v]).norm()
     grad_plus, grad_minus = [], []
@@ -109,18 +149,21 @@ def second_order_finite_difference(
 def second_order_exact(
     objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
-    forward: Mapping[str, Any] | None = None,
+    forward: Mapping[str, Any] | None = None, grad_clip: float | None = None,
 ) -> list[torch.Tensor]:
     """The same gradient with the mixed term computed exactly by double backward:
 
         grad^2_{alpha,w} L_train . v = grad_alpha < grad_w L_train(w, alpha), v >.
 
-    The graph of grad_w L_train (needed for w' anyway) is kept and differentiated once more.
+    The graph of grad_w L_train (needed for w' anyway) is kept and differentiated once more;
+    with `grad_clip` the clip factor c is part of that graph, grad_alpha < c grad_w, v >.
     """
     w = {name: p.detach().clone().requires_grad_(True)
          for name, p in objective.weights().items()}
     train_loss = objective(w, alpha, train_batch, forward=forward)
-    grad_w = torch.autograd.grad(train_loss, list(w.values()), create_graph=True)
+    grad_w = list(torch.autograd.grad(train_loss, list(w.values()), create_graph=True))
+    if grad_clip is not None:
+        grad_w = [clip_coefficient(grad_w, grad_clip) * g for g in grad_w]
     w_prime = unrolled_weights({n: t.detach() for n, t in w.items()},
                                {n: g.detach() for n, g in zip(w, grad_w, strict=True)},
                                momentum_buffers, xi, momentum, weight_decay)

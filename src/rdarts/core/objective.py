@@ -8,7 +8,9 @@ run on scratch copies of the BN buffers, leaving the search's running statistics
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,6 +28,14 @@ def scratch_buffers(model: nn.Module) -> Tensors:
     return {name: buffer.clone() for name, buffer in model.named_buffers()}
 
 
+@dataclass(eq=False)
+class Watch:
+    """The outputs of the last evaluation on one batch (see `Objective.watching`)."""
+
+    batch: Any
+    outputs: Any = None
+
+
 class Objective:
     """The domain's loss of `model` at given weights and alpha on a batch.
 
@@ -37,6 +47,18 @@ class Objective:
         self.model = model
         self.loss = loss
         self.cell_types = tuple(cell_types)
+        self._watch: Watch | None = None
+
+    @contextlib.contextmanager
+    def watching(self, batch: Any) -> Iterator[Watch]:
+        """Within the block, keep the outputs of the last evaluation on `batch` in the
+        yielded `Watch` (an RNN's hidden state after the alpha batch, to carry on); the
+        objective itself keeps no reference after the block."""
+        self._watch = Watch(batch)
+        try:
+            yield self._watch
+        finally:
+            self._watch = None
 
     def weights(self) -> Tensors:
         return dict(self.model.named_parameters())
@@ -46,7 +68,11 @@ class Objective:
                 forward: Mapping[str, Any] | None = None) -> Any:
         state = {**(scratch_buffers(self.model) if buffers is None else buffers), **params}
         weights = edge_weights(alpha, self.cell_types)
-        return functional_call(self.model, state, (*batch.inputs, weights), dict(forward or {}))
+        options = {**getattr(batch, "options", {}), **(forward or {})}
+        outputs = functional_call(self.model, state, (*batch.inputs, weights), options)
+        if self._watch is not None and batch is self._watch.batch:
+            self._watch.outputs = outputs
+        return outputs
 
     def __call__(self, params: Mapping[str, torch.Tensor], alpha: Sequence[torch.Tensor],
                  batch: Any, buffers: Tensors | None = None,

@@ -25,11 +25,19 @@ from rdarts.core.space import CellLayout, CellSpace
 @dataclass(frozen=True, eq=False)
 class Batch:
     """One minibatch: the model's inputs (images; left and right views; tokens and the hidden
-    state), the targets the loss compares with, and how many samples it holds."""
+    state), the targets the loss compares with, and how many samples it holds.
+
+    `lr_scale` multiplies the weight learning rate of the step this batch drives (and the
+    virtual step's xi): truncated BPTT scales it by seq_len / bptt. `options` are keyword
+    arguments of the model's forward that belong to the batch: a curvature probe's frozen
+    dropout masks, which make its loss a fixed function of alpha.
+    """
 
     inputs: tuple[torch.Tensor, ...]
     targets: torch.Tensor
     size: int
+    lr_scale: float = 1.0
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Stream(Protocol):
@@ -89,6 +97,7 @@ class Regularizer:
     name: str
     setting: str
     r_max: float
+    grid: tuple[float, ...] = ()  # R-DARTS' default strengths in this domain (else the paper's)
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,51 @@ imports (torchvision, corpora).
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from rdarts.domains.base import Domain
 from rdarts.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rdarts.domains.base import Domain
 
 DOMAINS: dict[str, str] = {
     "image": "rdarts.domains.image.domain:IMAGE",
+    "language": "rdarts.domains.language.domain:LANGUAGE",
 }
 DEFAULT_DOMAIN = "image"
+
+# Domains with settings of their own: a torch-free module with the settings dataclass named
+# here, the search settings the domain uses instead of the image defaults (`SEARCH_DEFAULTS`),
+# its search presets (`PRESETS`) and, for its own training procedure, `TRAIN_CONFIG` and
+# `TRAIN_PRESETS`. The image settings are SearchConfig's and TrainConfig's.
+DOMAIN_SETTINGS: dict[str, str] = {
+    "language": "rdarts.domains.language.settings:LanguageSettings",
+}
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    """A domain's own settings: their dataclass (fields with `help` metadata), the search
+    settings it changes by default, and its presets (search and own settings, flat)."""
+
+    domain: str
+    cls: type
+    search_defaults: dict[str, Any]
+    presets: dict[str, dict[str, Any]]
+    train_cls: type | None = None
+    train_presets: dict[str, dict[str, Any]] | None = None
+
+
+def domain_settings(name: str) -> DomainSettings | None:
+    """The own settings of domain `name`, or None (image: everything is in SearchConfig)."""
+    if name not in DOMAIN_SETTINGS:
+        return None
+    module_name, _, attribute = DOMAIN_SETTINGS[name].partition(":")
+    module = importlib.import_module(module_name)
+    return DomainSettings(name, getattr(module, attribute), dict(module.SEARCH_DEFAULTS),
+                          dict(module.PRESETS), getattr(module, "TRAIN_CONFIG", None),
+                          getattr(module, "TRAIN_PRESETS", None))
 
 
 def domain_names() -> tuple[str, ...]:

@@ -185,8 +185,9 @@ def _train_settings(preset: PresetSpec, overrides: dict[str, Any],
     """Training settings: preset < what the search fixes (dataset, data, device, seed) <
     overrides. The evaluation uses the standard settings whatever the search's regularisation
     was (spec section 4)."""
-    inherited = {"dataset": search.dataset, "data_dir": search.data_dir,
-                 "download": search.download, "device": search.device, "seed": search.seed}
+    from rdarts.search.selection import inherited_training
+
+    inherited = inherited_training(search)
     config = resolve_train(_preset_for(preset, search.dataset), None, {**inherited, **overrides})
     return config.to_dict()
 

@@ -39,13 +39,21 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rdarts.domains.registry import domain_names, domain_settings
 from rdarts.errors import ConfigError, did_you_mean
-from rdarts.search.config import PRESETS, TRAIN_PRESETS, TrainConfig, normalise_keys
+from rdarts.search.config import (
+    PRESETS,
+    TRAIN_PRESETS,
+    SearchConfig,
+    TrainConfig,
+    normalise_keys,
+    train_preset_names,
+)
 from rdarts.userfiles import parse_user_text
 
 KINDS = ("search", "selection", "train")
@@ -170,11 +178,11 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description must be text, got {description!r}")
     preset = data.get("preset")
-    presets = TRAIN_PRESETS if kind == "train" else PRESETS
+    base = _options(_mapping(data.get("base"), f"{source}: base"), f"{source}: base", kind)
+    presets = _presets(kind, str(base.get("domain", SearchConfig.domain)))
     if preset is not None and preset not in presets:
         raise ConfigError(f"{source}: unknown {'training' if kind == 'train' else 'search'} "
                           f"preset {preset!r}; known: {', '.join(presets)}")
-    base = _options(_mapping(data.get("base"), f"{source}: base"), f"{source}: base", kind)
     grid = _load_grid(data.get("grid"), f"{source}: grid", kind)
     if kind == "train":
         _check_train_sweep(data, base, grid, source)
@@ -226,9 +234,9 @@ def _set_value(text: str, key: str) -> Any:
 def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
     """Search options, or for `kind: train` training options plus `genotype`."""
     if kind != "train":
-        return normalise_keys(values, where)
+        return _with_domain_keys(values, where, SearchConfig)
     rest = {k: v for k, v in values.items() if k != GENOTYPE_KEY}
-    options = normalise_keys(rest, where, TrainConfig)
+    options = _with_domain_keys(rest, where, TrainConfig)
     if GENOTYPE_KEY in values:
         genotype = values[GENOTYPE_KEY]
         if not isinstance(genotype, str | dict):
@@ -236,6 +244,29 @@ def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
                               f"genotype mapping), got {genotype!r}")
         options[GENOTYPE_KEY] = genotype
     return options
+
+
+def _presets(kind: str, domain: str) -> list[str]:
+    """The search (or, for kind: train, training) presets of the base's domain."""
+    own = domain_settings(domain) if domain in domain_names() else None
+    if kind == "train":
+        return list(own.train_presets or ()) if own is not None and own.train_cls else list(
+            TRAIN_PRESETS)
+    return list(own.presets) if own is not None else list(PRESETS)
+
+
+def _with_domain_keys(values: dict[str, Any], where: str, cls: type) -> dict[str, Any]:
+    """`normalise_keys` against `cls` and the settings of the domain whose own settings
+    hold the other keys (a language sweep's hidden_size, bptt, ...): which domain a job is
+    in is checked when `expand` resolves it."""
+    known = {f.name for f in fields(cls)}
+    others = {str(k).replace("-", "_") for k in values} - known
+    owns = [domain_settings(name) for name in domain_names()]
+    classes = [own.cls if cls is SearchConfig else own.train_cls for own in owns
+               if own is not None]
+    own = next((c for c in classes if c is not None
+                and others <= {f.name for f in fields(c)}), None) if others else None
+    return normalise_keys(values, where, cls, own)
 
 
 def _check_train_sweep(data: dict[str, Any], base: dict[str, Any],
@@ -313,8 +344,8 @@ def _load_evaluation(raw: Any, where: str, kind: str) -> Evaluation:
     data = _mapping(raw, where)
     _check_keys(data, EVALUATE_KEYS, where)
     preset = _check_preset_spec(data.get("preset"), f"{where}: preset")
-    overrides = normalise_keys(_mapping(data.get("overrides"), f"{where}: overrides"),
-                               f"{where}: overrides", TrainConfig)
+    overrides = _with_domain_keys(_mapping(data.get("overrides"), f"{where}: overrides"),
+                                  f"{where}: overrides", TrainConfig)
     early_stopping = data.get("early_stopping", False)
     if not isinstance(early_stopping, bool):
         raise ConfigError(f"{where}: early_stopping must be true or false, "
@@ -331,9 +362,9 @@ def _check_preset_spec(value: Any, where: str) -> PresetSpec:
     """A training preset name, or a mapping dataset -> preset name."""
     names = value.values() if isinstance(value, dict) else [value]
     for name in names:
-        if name is not None and name not in TRAIN_PRESETS:
+        if name is not None and name not in train_preset_names():
             raise ConfigError(f"{where}: unknown training preset {name!r}; "
-                              f"known: {', '.join(TRAIN_PRESETS)}")
+                              f"known: {', '.join(train_preset_names())}")
     if isinstance(value, dict):
         return {str(dataset): str(name) for dataset, name in value.items()}
     return value
@@ -375,7 +406,7 @@ def _check_selection(data: dict[str, Any], where: str, partial: bool = False) ->
         checked["retrain_preset"] = _check_preset_spec(data["retrain_preset"],
                                                        f"{where}: retrain_preset")
     if "retrain_overrides" in data:
-        checked["retrain_overrides"] = normalise_keys(
+        checked["retrain_overrides"] = _with_domain_keys(
             _mapping(data["retrain_overrides"], f"{where}: retrain_overrides"),
             f"{where}: retrain_overrides", TrainConfig)
     if not partial:

@@ -60,6 +60,7 @@ def run_discretization(path: str, *, epochs: list[int] | None = None, all_saved:
         if not chosen:
             raise RdartsError(f"{run_dir.path} has no saved epochs (search with --save-every)")
     records = []
+    score = search.domain.score.name  # accuracy; perplexity for language (a rise is the drop)
     for epoch in chosen:
         state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
         search.load_state_dict(state)
@@ -68,9 +69,9 @@ def run_discretization(path: str, *, epochs: list[int] | None = None, all_saved:
         discrete = search.evaluate(one_hot(genotype, search.space))
         records.append({
             "epoch": state["epoch"] - 1,
-            "one_shot_accuracy": continuous["val_accuracy"],
-            "discretized_accuracy": discrete["val_accuracy"],
-            "drop": continuous["val_accuracy"] - discrete["val_accuracy"],
+            f"one_shot_{score}": continuous[f"val_{score}"],
+            f"discretized_{score}": discrete[f"val_{score}"],
+            "drop": continuous[f"val_{score}"] - discrete[f"val_{score}"],
             "one_shot_loss": continuous["val_loss"],
             "discretized_loss": discrete["val_loss"],
             "genotype": genotype.to_dict(),

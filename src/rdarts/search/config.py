@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rdarts.domains.registry import domain_names
+from rdarts.domains.registry import DomainSettings, domain_names, domain_settings
 from rdarts.errors import ConfigError, did_you_mean
 from rdarts.userfiles import read_user_file
 
@@ -47,6 +47,7 @@ class SearchConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-4  # the "L2 factor" of the paper's Section 5.2
     grad_clip: float = 5.0
+    virtual_step_clip: bool = False  # clip grad_w in the second-order virtual step too (RNN)
     arch_lr: float = 3e-4
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999
@@ -79,6 +80,9 @@ class SearchConfig:
     regret_table: str = "auto"  # S5 table for per-epoch test regret: auto, none, or a file
     seed: int = 0
     device: str = "auto"
+    # The domain's own settings (language: sizes, BPTT, dropouts), all of its fields; given
+    # flat like every other setting and gathered here by `resolve` (docs/architecture.md).
+    domain_settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,10 +199,10 @@ def _optimiser_checks(config: SearchConfig | TrainConfig) -> list[tuple[bool, st
 
 def _check_finite(config: SearchConfig | TrainConfig) -> None:
     """No setting may be NaN or infinite (YAML reads .nan and .inf as floats)."""
-    for field in fields(config):
-        value = getattr(config, field.name)
+    for setting in fields(config):
+        value = getattr(config, setting.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{field.name} must be a finite number, got {value}")
+            raise ConfigError(f"{setting.name} must be a finite number, got {value}")
 
 
 def _raise_first(checks: list[tuple[bool, str]]) -> None:
@@ -273,7 +277,9 @@ def _coerce(types: dict[str, str], name: str, value: Any) -> Any:
             return None
         raise ConfigError(f"option {name!r} must not be empty")
     base = kind.replace(" | None", "")
-    if base == "bool":
+    if base.startswith("dict"):
+        ok = isinstance(value, dict)
+    elif base == "bool":
         ok = isinstance(value, bool)
     elif base == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -288,9 +294,10 @@ def _coerce(types: dict[str, str], name: str, value: Any) -> Any:
 
 
 def normalise_keys(values: dict[str, Any], where: str,
-                   cls: type = SearchConfig) -> dict[str, Any]:
-    """Option names with dashes or underscores, values checked against `cls`'s field types."""
-    types = _field_types(cls)
+                   cls: type = SearchConfig, own: type | None = None) -> dict[str, Any]:
+    """Option names with dashes or underscores, values checked against `cls`'s field types
+    (and those of the domain's own settings class `own`)."""
+    types = {**_field_types(cls), **(_field_types(own) if own is not None else {})}
     out = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
@@ -302,41 +309,101 @@ def normalise_keys(values: dict[str, Any], where: str,
     return out
 
 
-def load_config_file(path: str | Path, cls: type = SearchConfig) -> dict[str, Any]:
+def load_config_file(path: str | Path, cls: type = SearchConfig,
+                     own: type | None = None) -> dict[str, Any]:
     path = Path(path)
     data = read_user_file(path, "config file", "YAML", ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of options, got {data!r}")
-    return normalise_keys(data, str(path), cls)
+    return normalise_keys(data, str(path), cls, own)
 
 
 def _layered(cls: type, presets: dict[str, dict[str, Any]], preset: str | None,
-             config_file: str | Path | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+             config_file: str | Path | None, overrides: dict[str, Any] | None,
+             own: DomainSettings | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {} if own is None else dict(own.search_defaults)
+    own_cls = None if own is None else own.cls
     if preset is not None:
         if preset not in presets:
-            raise ConfigError(f"unknown preset {preset!r}{did_you_mean(preset, presets)}; "
-                              f"known: {', '.join(presets)}")
+            where = "" if own is None else f" for the {own.domain} domain"
+            raise ConfigError(f"unknown preset {preset!r}{where}"
+                              f"{did_you_mean(preset, presets)}; known: {', '.join(presets)}")
         values.update(presets[preset])
     if config_file is not None:
-        values.update(load_config_file(config_file, cls))
-    values.update(normalise_keys(overrides or {}, "command line", cls))
+        values.update(load_config_file(config_file, cls, own_cls))
+    values.update(normalise_keys(overrides or {}, "command line", cls, own_cls))
     return values
+
+
+def _domain_of(config_file: str | Path | None, overrides: dict[str, Any] | None) -> str:
+    """The domain named by the flags, else by the config file, else the default."""
+    given = {str(k).replace("-", "_"): v for k, v in (overrides or {}).items()}
+    if given.get("domain") is not None:
+        return str(given["domain"])
+    if config_file is not None:
+        data = read_user_file(Path(config_file), "config file", "YAML", ConfigError)
+        if isinstance(data, dict) and data.get("domain") is not None:
+            return str(data["domain"])
+    return str(SearchConfig.domain)
+
+
+def _gather_domain_settings(values: dict[str, Any], own: DomainSettings | None
+                            ) -> dict[str, Any]:
+    """Move the domain's own settings (flat keys) into `domain_settings`, completed with
+    their defaults and validated by their class."""
+    given = dict(values.pop("domain_settings", None) or {})
+    if own is None:
+        if given:
+            raise ConfigError(f"the {values.get('domain', 'image')} domain has no settings "
+                              f"of its own, got {', '.join(given)}")
+        return values
+    names = [f.name for f in fields(own.cls)]
+    given.update({name: values.pop(name) for name in names if name in values})
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown {own.domain} settings: {', '.join(unknown)}")
+    given = normalise_keys(given, f"{own.domain} settings", own.cls)
+    return {**values, "domain_settings": dataclasses.asdict(own.cls(**given))}
+
+
+def preset_names() -> list[str]:
+    """Every preset of every domain (`--preset` choices; each domain checks its own)."""
+    names = set(PRESETS)
+    for name in domain_names():
+        own = domain_settings(name)
+        names.update(own.presets if own is not None else ())
+    return sorted(names)
+
+
+def train_preset_names() -> list[str]:
+    """Every training preset of every domain (`--preset` of `train`, `--retrain-preset`)."""
+    names = set(TRAIN_PRESETS)
+    for name in domain_names():
+        own = domain_settings(name)
+        names.update(own.train_presets or () if own is not None else ())
+    return sorted(names)
 
 
 def resolve(preset: str | None = None, config_file: str | Path | None = None,
             overrides: dict[str, Any] | None = None) -> SearchConfig:
-    """Search settings: defaults < preset < config file < overrides; validated."""
-    config = SearchConfig(**_layered(SearchConfig, PRESETS, preset, config_file, overrides))
+    """Search settings: defaults < the domain's defaults < preset < config file < overrides;
+    validated. A domain with settings of its own brings its presets."""
+    domain = _domain_of(config_file, overrides)
+    own = domain_settings(domain) if domain in domain_names() else None
+    presets = PRESETS if own is None else own.presets
+    values = _layered(SearchConfig, presets, preset, config_file, overrides, own)
+    config = SearchConfig(**_gather_domain_settings(values, own))
     _check_range(config)
     return config
 
 
 def from_dict(data: dict[str, Any]) -> SearchConfig:
     """Rebuild a search configuration from a run directory's config.yaml."""
-    config = SearchConfig(**normalise_keys(data, "config.yaml"))
+    values = normalise_keys(data, "config.yaml")
+    own = domain_settings(values.get("domain", SearchConfig.domain))
+    config = SearchConfig(**_gather_domain_settings(values, own))
     _check_range(config)
     return config
 
@@ -362,15 +429,32 @@ def _check_train_range(config: TrainConfig) -> None:
     _raise_first(checks)
 
 
+def _own_training(domain: str | None) -> DomainSettings | None:
+    """The settings of a domain with a training procedure of its own (else None: images)."""
+    own = domain_settings(domain) if domain in domain_names() else None
+    return own if own is not None and own.train_cls is not None else None
+
+
 def resolve_train(preset: str | None = None, config_file: str | Path | None = None,
-                  overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Training settings: defaults < preset < config file < overrides; validated."""
+                  overrides: dict[str, Any] | None = None) -> Any:
+    """Training settings: defaults < preset < config file < overrides; validated. A domain
+    with its own training (`domain` in the overrides or the file) brings its settings class."""
+    own = _own_training(_domain_of(config_file, overrides))
+    if own is not None:
+        assert own.train_cls is not None and own.train_presets is not None
+        return own.train_cls(**_layered(own.train_cls, own.train_presets, preset, config_file,
+                                        overrides))
+    overrides = {k: v for k, v in (overrides or {}).items() if k != "domain"}
     config = TrainConfig(**_layered(TrainConfig, TRAIN_PRESETS, preset, config_file, overrides))
     _check_train_range(config)
     return config
 
 
-def train_from_dict(data: dict[str, Any]) -> TrainConfig:
+def train_from_dict(data: dict[str, Any]) -> Any:
+    own = _own_training(data.get("domain"))
+    if own is not None:
+        assert own.train_cls is not None
+        return own.train_cls(**normalise_keys(data, "config.yaml", own.train_cls))
     config = TrainConfig(**normalise_keys(data, "config.yaml", TrainConfig))
     _check_train_range(config)
     return config

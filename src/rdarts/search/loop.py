@@ -72,16 +72,23 @@ class Search:
     def arch_step(self, train_batch: Batch, val_batch: Batch, plan: EpochPlan) -> None:
         """alpha <- Adam step on the (first- or second-order) hypergradient."""
         alpha = self.architecture.parameters_list()
-        if self.config.order == 1:
-            grads = hypergradient.first_order(self.objective, alpha, val_batch, plan.forward)
-        else:
-            second_order = (hypergradient.second_order_exact
-                            if self.config.second_order == "exact"
-                            else hypergradient.second_order_finite_difference)
-            grads = second_order(self.objective, alpha, train_batch, val_batch, xi=plan.lr,
-                                 momentum_buffers=self._momentum_buffers(),
-                                 momentum=self.config.momentum,
-                                 weight_decay=self.weight_decay(), forward=plan.forward)
+        with self.objective.watching(val_batch) as watch:
+            if self.config.order == 1:
+                grads = hypergradient.first_order(self.objective, alpha, val_batch,
+                                                  plan.forward)
+            else:
+                second_order = (hypergradient.second_order_exact
+                                if self.config.second_order == "exact"
+                                else hypergradient.second_order_finite_difference)
+                clip = self.config.grad_clip if self.config.virtual_step_clip else None
+                grads = second_order(self.objective, alpha, train_batch, val_batch,
+                                     xi=plan.lr * train_batch.lr_scale,
+                                     momentum_buffers=self._momentum_buffers(),
+                                     momentum=self.config.momentum,
+                                     weight_decay=self.weight_decay(), forward=plan.forward,
+                                     grad_clip=clip)
+        # the alpha stream's state after its batch (an RNN's hidden state at w or w')
+        self.data.val.carry(watch.outputs)
         self.arch_optimizer.zero_grad(set_to_none=True)
         for a, g in zip(alpha, grads, strict=True):
             a.grad = g
@@ -95,11 +102,13 @@ class Search:
             k: w.detach() for k, w in self.architecture().items()}
         options = dict(plan.forward) if genotype is None else {**plan.forward,
                                                                 "genotype": genotype}
-        outputs = self.supernet(*train_batch.inputs, weights, **options)
+        outputs = self.supernet(*train_batch.inputs, weights, **train_batch.options, **options)
         loss = self.domain.loss(outputs, train_batch)
         penalty = self.domain.penalty(outputs)
         if isinstance(penalty, torch.Tensor) or penalty != 0.0:
             loss = loss + penalty
+        for group in self.weight_optimizer.param_groups:  # truncated BPTT: seq_len / bptt
+            group["lr"] = plan.lr * train_batch.lr_scale
         self.weight_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)

@@ -76,12 +76,15 @@ class RandomSearchWS(Darts):
         supernet = search.supernet
         supernet.train()
         sums: dict[str, float] = {}
+        carry = getattr(batches, "carry", None)  # a pass feeds outputs back (RNN hidden state)
         for batch in batches:
             state = {**scratch_buffers(supernet), **dict(supernet.named_parameters())}
             outputs = functional_call(supernet, state, (*batch.inputs, None),
-                                      {"genotype": genotype})
+                                      {**batch.options, "genotype": genotype})
             for key, value in search.domain.metrics(outputs, batch).items():
                 sums[key] = sums.get(key, 0.0) + value.item()
+            if carry is not None:
+                carry(outputs)
         return search.domain.summarise(sums)[search.domain.score.name]
 
     def choose(self, search: Search, quiet: bool = True) -> dict[str, Any]:

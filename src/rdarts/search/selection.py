@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from rdarts.core.genotype import genotype_from_dict
-from rdarts.domains.registry import get_domain
+from rdarts.domains.registry import domain_settings, get_domain
 from rdarts.errors import ConfigError, RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
 from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
@@ -80,9 +80,14 @@ def rdarts_candidates(base: SearchConfig, regularizer: str,
                       values: tuple[float, ...] | None = None) -> list[Candidate]:
     """R-DARTS: the same search with K regularisation strengths (L2 factor or drop path)."""
     regularizer = rdarts_regularizer(regularizer)
-    values = RDARTS_VALUES[regularizer] if values is None else values
-    check_rdarts_values(regularizer, values)
     key = RDARTS_SETTINGS[regularizer]
+    if values is None:
+        grids = {r.setting: r.grid for r in get_domain(base.domain).regularizers.values()}
+        if key not in grids:
+            raise RdartsError(f"the {base.domain} domain has no {regularizer} regulariser; "
+                              f"it has {', '.join(grids)}")
+        values = grids[key] or RDARTS_VALUES[regularizer]
+    check_rdarts_values(regularizer, values)
     return [Candidate(name=f"{SHORT_NAMES[regularizer]}-{value:g}",
                       search=dataclasses.replace(base, **{key: value}), setting={key: value})
             for value in values]
@@ -93,6 +98,17 @@ def seed_candidates(base: SearchConfig, seeds: int) -> list[Candidate]:
     return [Candidate(name=f"seed-{base.seed + k}",
                       search=dataclasses.replace(base, seed=base.seed + k),
                       setting={"seed": base.seed + k}) for k in range(seeds)]
+
+
+def inherited_training(search: SearchConfig) -> dict[str, Any]:
+    """The training settings a search fixes for the trainings of its cells: its domain (when
+    the domain trains with settings of its own), data, device and seed."""
+    inherited = {"dataset": search.dataset, "data_dir": search.data_dir, "device": search.device,
+                 "seed": search.seed}
+    own = domain_settings(search.domain)
+    if own is not None and own.train_cls is not None:
+        return {**inherited, "domain": search.domain}
+    return {**inherited, "download": search.download}
 
 
 def search_job(config: dict[str, Any], out: str, quiet: bool = True) -> dict[str, Any]:

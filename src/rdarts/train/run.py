@@ -21,7 +21,9 @@ from rdarts.runs.rundir import RunDir
 def run_training(config: Any, genotype: Genotype, out: str | Path, *, resume: bool = False,
                  overwrite: bool = False, quiet: bool = False,
                  domain: str | None = None) -> Outcome:
-    """Train `genotype` from scratch into the run directory `out` (or continue it)."""
+    """Train `genotype` from scratch into the run directory `out` (or continue it); the
+    domain is `domain`, else the one a domain's own training settings name, else image."""
+    domain = domain if domain is not None else getattr(config, "domain", None)
     task = get_domain(domain).training(config, genotype)
     run_config = {**config.to_dict(), "genotype": genotype.to_dict()}
     return run_epochs(task, run_config, config.seed, out, resume=resume,
@@ -35,6 +37,7 @@ def retrain_score(genotype: Genotype, config: Any, out: str | Path, *, quiet: bo
     `config` is forced to `eval="holdout"`, so the test set is never looked at. Resumes an
     unfinished run in `out`; a finished one is read back.
     """
+    domain = domain if domain is not None else getattr(config, "domain", None)
     key = f"val_{get_domain(domain).score.name}"
     holdout = replace(config, eval="holdout")
     run_dir = RunDir(out)
