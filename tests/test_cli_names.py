@@ -13,7 +13,8 @@ from rdarts.cli.app import main
 from rdarts.cli.search import REGULARIZER_CHOICES
 from rdarts.experiments.jobs import expand
 from rdarts.experiments.sweepfile import sweep_from_dict
-from rdarts.search.config import ADA_REGULARIZERS, resolve
+from rdarts.search.checks import ADA_REGULARIZERS
+from rdarts.search.config import resolve
 from rdarts.search.selection import rdarts_candidates, rdarts_label
 
 MULTI_JOB = ("sweep", "select", "r-darts", "bench s5 build")

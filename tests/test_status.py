@@ -13,8 +13,9 @@ import yaml
 from rdarts.cli.app import main
 from rdarts.errors import ConfigError
 from rdarts.experiments.jobs import expand
+from rdarts.experiments.overrides import with_settings
 from rdarts.experiments.status import collect
-from rdarts.experiments.sweepfile import load_sweep, with_settings
+from rdarts.experiments.sweepfile import load_sweep
 
 GRID = {"name": "grid", "kind": "search",
         "base": {"space": "s3", "nodes": 1, "layers": 3, "channels": 4, "batch_size": 16,

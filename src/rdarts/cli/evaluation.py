@@ -23,7 +23,8 @@ from rdarts.cli.flags import (
 )
 from rdarts.domains.registry import domain_names, domain_settings
 from rdarts.errors import ConfigError, GenotypeError
-from rdarts.search.config import HESSIAN_MODES, TrainConfig, train_preset_names
+from rdarts.search.checks import HESSIAN_MODES
+from rdarts.search.config import TrainConfig, train_preset_names
 
 
 def _own_trainings() -> dict[str, type]:
@@ -49,7 +50,7 @@ def add_parser(commands: Commands) -> None:
                             "quick: a CPU-sized short retraining (image); paper, cpu, smoke "
                             "(language)")
     train.add_argument("--domain", choices=domain_names(), default="image",
-                       help="the genotype's domain: image (default) or language")
+                       help="the genotype's domain: image or language (default: image)")
     train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--overwrite", action="store_true", help="discard the run in --out")

@@ -16,15 +16,15 @@ from dataclasses import Field, fields
 from typing import Any
 
 from rdarts.domains.registry import domain_names, domain_settings, get_domain
-from rdarts.search.config import (
+from rdarts.search.checks import (
     ADA_REGULARIZERS,
     CUTOUT_SCHEDULES,
     EVAL_MODES,
     HESSIAN_MODES,
     METHODS,
     SECOND_ORDER_METHODS,
-    SearchConfig,
 )
+from rdarts.search.config import SearchConfig
 
 # The object `add_subparsers` returns (argparse names its class privately).
 Commands = argparse._SubParsersAction
@@ -151,7 +151,7 @@ def _none_text(name: str) -> str:
     if name == "ada_max":  # the regularisers' R_max, as the default domain declares them
         regularizers = get_domain().regularizers
         return "R_max: " + ", ".join(f"{key} {r.r_max:g}" for key, r in regularizers.items())
-    return NONE_DEFAULTS[name]
+    return NONE_DEFAULTS.get(name, "none")
 
 
 def default_text(field: Field) -> str:

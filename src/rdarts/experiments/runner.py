@@ -30,6 +30,7 @@ import yaml
 from rdarts.errors import ConfigError, RunDirError
 from rdarts.experiments.executors import Executor, Job, JobResult, make_executor
 from rdarts.experiments.jobs import SweepJob, expand, select_jobs
+from rdarts.experiments.overrides import with_settings
 from rdarts.experiments.steps import (
     JOB_STATES,
     job_finished,
@@ -37,7 +38,7 @@ from rdarts.experiments.steps import (
     job_state,
     run_sweep_job,
 )
-from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep, with_settings
+from rdarts.experiments.sweepfile import GENOTYPE_KEY, Sweep, load_sweep
 from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import JobRecord
 from rdarts.runs.rundir import RunDir

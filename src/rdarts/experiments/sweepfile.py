@@ -36,7 +36,6 @@ and `runner` runs them all (its docstring describes the output directory).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -199,36 +198,6 @@ def sweep_from_dict(data: dict[str, Any], source: str = "sweep",
     return Sweep(name=name, kind=kind, description=description, preset=preset, base=base,
                  grid=grid, evaluate=evaluate, analyses=analyses, selection=selection,
                  source=source)
-
-
-def with_settings(sweep: Sweep, assignments: Sequence[str]) -> Sweep:
-    """The sweep with `KEY=VALUE` assignments (`rdarts sweep --set`) over its base settings:
-    where the data lives, the device ... VALUE is read as YAML (`epochs=2` is a number); a key
-    that a grid axis or a variant sets would be overridden there, so it is refused."""
-    base = dict(sweep.base)
-    variants = sweep.grid.get(VARIANT_AXIS, ())
-    for assignment in assignments:
-        key, equals, text = assignment.partition("=")
-        if not equals or not key.strip():
-            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. data_dir=~/data")
-        [(name, value)] = _options({key.strip(): _set_value(text, key)}, "--set",
-                                   sweep.kind).items()
-        if name in sweep.grid or any(name in variant.search for variant in variants):
-            raise ConfigError(f"--set {key}: sweep {sweep.name} sets {name} per job (a grid "
-                              "axis or its variants), which would override --set")
-        base[name] = value
-    return dataclasses.replace(sweep, base=base)
-
-
-def _set_value(text: str, key: str) -> Any:
-    """A --set value: YAML, with 1e-3 a number (YAML 1.1 reads it as text)."""
-    value = parse_user_text(text, f"--set {key}", "YAML", ConfigError)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _options(values: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
