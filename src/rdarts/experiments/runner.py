@@ -197,8 +197,12 @@ def result_line(record: dict[str, Any]) -> str:
         parts.append(f"chosen {record['chosen']} (val acc {_number(record['val_accuracy'])})")
     if "val_error" in record:
         parts.append(f"val error {_number(record['val_error'])}")
-    if "test_error" in record:
+    if record.get("test_error") is not None:
         parts.append(f"test error {_number(record['test_error'])}")
+    if record.get("one_shot_val_perplexity") is not None:
+        parts.append(f"one-shot val ppl {_number(record['one_shot_val_perplexity'])}")
+    if record.get("test_perplexity") is not None:
+        parts.append(f"test ppl {_number(record['test_perplexity'])}")
     if "es_test_error" in record:
         epoch = (f" (epoch {record['es_return_epoch']})" if record.get("es_triggered")
                  else " (not triggered)")

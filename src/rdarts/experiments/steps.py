@@ -324,9 +324,13 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
             results.update(es_return_epoch=stop["return_epoch"], es_genotype=stop["genotype"])
             if stop.get("test_regret") is not None:
                 results["es_test_regret"] = stop["test_regret"]
+    if search.get("final", {}).get("val_perplexity") is not None:  # language: Figure 16
+        results["one_shot_val_perplexity"] = search["final"]["val_perplexity"]
     trained = evaluation(job_dir / "eval", search["genotype"])
     if trained is not None:
         results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"))
+        if trained.get("test_perplexity") is not None:
+            results["test_perplexity"] = trained["test_perplexity"]
     if "eval-es" in job["steps"]:
         if results.get("es_triggered"):
             trained_es = evaluation(job_dir / "eval-es", results["es_genotype"])

@@ -50,6 +50,16 @@ class MetricsLine(TypedDict, total=False):
     benchmark: dict[str, Any]
     rs_val_accuracy: float
     rollback: int  # metrics-superseded.jsonl: the rollback that superseded the line
+    # the language domain (perplexity = exp(loss) over the predicted tokens)
+    train_perplexity: float
+    val_perplexity: float
+    rs_val_perplexity: float
+    best_val_perplexity: float  # a training's best so far (NT-ASGD keeps those weights)
+    test_loss: float
+    test_perplexity: float
+    asgd: bool  # a training averages (ASGD) since the non-monotonic trigger
+    switched_to_asgd: bool
+    rolled_back: bool  # a NaN loss restored the best weights
 
 
 class SearchResult(TypedDict, total=False):
@@ -89,6 +99,12 @@ class TrainingResult(TypedDict, total=False):
     epochs: int
     genotype: dict[str, Any]
     train_seconds: float
+    # the language domain
+    corpus: str
+    val_perplexity: float  # the best validation epoch's
+    test_perplexity: float  # the best validation weights'
+    asgd_from_epoch: int | None
+    score: dict[str, Any]
 
 
 class SelectionResult(TypedDict, total=False):

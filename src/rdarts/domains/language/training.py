@@ -25,7 +25,7 @@ from rdarts.domains.language.model import CellNetwork, Dropouts, count_parameter
 from rdarts.domains.language.settings import LanguageTrainConfig
 from rdarts.domains.language.stream import InOrder, WindowStream
 from rdarts.errors import DivergenceError
-from rdarts.runs.records import MetricsLine
+from rdarts.runs.records import MetricsLine, TrainingResult
 from rdarts.runs.rundir import RunDir
 from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 
@@ -106,7 +106,7 @@ class LanguageTraining:
         return (f"train: {self.parameters / 1e6:.3f}M parameters, corpus {self.corpus.name}, "
                 f"{self.epochs} epochs x ~{self.steps_per_epoch} steps, device {self.device}")
 
-    def train_epoch(self, progress: Callable[..., Any] | None = None) -> dict[str, float]:
+    def train_epoch(self, progress: Callable[..., Any] | None = None) -> MetricsLine:
         self.network.train()
         nll_sum = torch.zeros((), device=self.device)
         tokens = 0
@@ -147,7 +147,7 @@ class LanguageTraining:
         return nll / count
 
     def run_epoch(self, progress: Callable[..., Any] | None = None) -> MetricsLine:
-        record: dict[str, Any] = self.train_epoch(progress)
+        record = self.train_epoch(progress)
         if not math.isfinite(record["train_loss"]):
             if not math.isfinite(self.best_loss):
                 raise DivergenceError(f"the training loss became {record['train_loss']} in "
@@ -181,7 +181,7 @@ class LanguageTraining:
     def write_epoch_files(self, run_dir: RunDir) -> None:
         """The best weights travel in the checkpoint."""
 
-    def summary(self, records: list[MetricsLine]) -> dict[str, Any]:
+    def summary(self, records: list[MetricsLine]) -> TrainingResult:
         final = records[-1] if records else {}
         return {"eval": self.config.eval, "corpus": self.corpus.name,
                 "val_perplexity": _ppl(self.best_loss),
