@@ -99,3 +99,16 @@ def test_embedded_corpus_is_ptb_format_with_a_closed_10k_vocabulary():
     assert (corpus.train.numel(), corpus.valid.numel(), corpus.test.numel()) == (
         736_333, 42_236, 43_985)
     assert (EMBEDDED.parent / "LICENSE-kjv.txt").read_text().count("public domain") == 1
+
+
+def test_the_domain_reads_ptb_from_a_data_dir_and_kjv_without(tmp_path):
+    from rdarts.domains.language.domain import load_corpus
+    from rdarts.errors import ConfigError
+
+    folder = write_ptb(tmp_path / "penn", "{}.txt")
+    assert load_corpus("auto", str(folder)).name == "PTB"
+    assert load_corpus("ptb", str(folder)).train.numel() == 13 + 3  # words + lines
+    with pytest.raises(DataError, match="needs --data-dir"):
+        load_corpus("ptb", None)
+    with pytest.raises(ConfigError, match="kjv is embedded"):
+        load_corpus("kjv", str(folder))

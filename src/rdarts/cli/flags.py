@@ -53,7 +53,8 @@ HELP = {
     "rs_top": "RS-ws: best architectures re-scored on the whole validation split",
     "space": "search space: darts, s1, s2, s3, s4, s5, or a YAML file",
     "nodes": "intermediate nodes per cell",
-    "dataset": "fashion-mnist (embedded subset), cifar10, cifar100, svhn or imagefolder:PATH",
+    "dataset": "fashion-mnist (embedded subset), cifar10, cifar100, svhn or imagefolder:PATH; "
+               "language: auto (ptb with --data-dir, else kjv), kjv (embedded), ptb",
     "data_dir": "folder with the dataset's files (fashion-mnist: the IDX files of the full set)",
     "download": "download the dataset into --data-dir when it is missing (needs internet)",
     "max_train_images": "use only the first K images of the official training set",

@@ -32,7 +32,7 @@ from rdarts.domains.language.stream import ArchStream, InOrder, WindowStream
 from rdarts.domains.language.supernet import RecurrentSupernet
 from rdarts.errors import ConfigError, DataError
 
-DATASETS = ("kjv", "ptb")
+DATASETS = ("auto", "kjv", "ptb")
 
 
 def settings_of(config: Any) -> LanguageSettings:
@@ -45,7 +45,10 @@ def dropouts_of(settings: LanguageSettings) -> Dropouts:
 
 
 def load_corpus(dataset: str, data_dir: str | None) -> Corpus:
-    """`kjv`: the embedded corpus; `ptb`: Penn Treebank files in `data_dir`."""
+    """`kjv`: the embedded corpus; `ptb`: Penn Treebank files in `data_dir`; `auto`: PTB
+    when `data_dir` is given, else the embedded corpus."""
+    if dataset == "auto":
+        dataset = "kjv" if data_dir is None else "ptb"
     if dataset == "kjv":
         if data_dir is not None:
             raise ConfigError("--data-dir is for --dataset ptb; kjv is embedded")

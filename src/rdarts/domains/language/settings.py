@@ -64,7 +64,7 @@ SETTING_NAMES = tuple(f.name for f in fields(LanguageSettings))
 
 # The search settings of DARTS' recurrent search (train_search.py; spec section 4).
 SEARCH_DEFAULTS: dict[str, Any] = {
-    "space": "darts-rnn", "dataset": "kjv", "epochs": 50, "batch_size": 256, "order": 2,
+    "space": "darts-rnn", "dataset": "auto", "epochs": 50, "batch_size": 256, "order": 2,
     "lr": 20.0, "lr_min": 20.0, "momentum": 0.0, "weight_decay": 5e-7, "grad_clip": 0.25,
     "virtual_step_clip": True, "arch_lr": 3e-3, "arch_beta1": 0.9, "arch_beta2": 0.999,
     "arch_weight_decay": 1e-3,
@@ -93,7 +93,8 @@ class LanguageTrainConfig:
     lr, ...) are the same flags."""
 
     domain: str = _setting("language", "the task (language)")
-    dataset: str = _setting("kjv", "kjv (embedded, KJV in PTB format) or ptb (--data-dir)")
+    dataset: str = _setting("auto", "auto (ptb with --data-dir, else kjv), kjv (embedded, "
+                                    "KJV in PTB format) or ptb (--data-dir)")
     data_dir: str | None = _setting(None, "folder with ptb.train.txt, ptb.valid.txt, "
                                           "ptb.test.txt (or train.txt, valid.txt, test.txt)")
     eval: str = _setting("test", "test: report the validation and test perplexity; holdout: "
