@@ -13,19 +13,8 @@ with the first iteration discarded as warm-up.
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import statistics
-import subprocess
-import sys
-import time
+from step_harness import VARIANTS, main, time_search_steps
 
-VARIANTS = {
-    "first_order": {"order": 1},
-    "second_order": {"order": 2, "second_order": "finite-difference"},
-    "second_order_exact": {"order": 2, "second_order": "exact"},
-}
 VOCABULARY = 10_000
 
 
@@ -49,54 +38,10 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
                     *(torch.randint(VOCABULARY, (tokens,), generator=generator)
                       for _ in range(3)))
     search = Search(config, LanguageDomain(corpus=corpus), device)
-    plan = search.plan()
-    search.prepare_epoch(plan)
-    seconds = []
-    for i in range(iterations + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        train_batch, val_batch = search.data.train.next(), search.data.val.next()
-        search.arch_step(train_batch, val_batch, plan)
-        search.data.train.carry(search.weight_step(train_batch, plan))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i > 0:
-            seconds.append(time.perf_counter() - start)
-    peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"median_seconds": round(statistics.median(seconds), 3),
-            "seconds": [round(s, 3) for s in seconds], "peak_memory_mb": round(peak_mb, 1),
-            "hidden_size": config.domain_settings["hidden_size"],
-            "batch_size": config.batch_size, "device": str(device),
-            "threads": torch.get_num_threads()}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default="cpu,paper")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--child", nargs=2, metavar=("SETTING", "VARIANT"),
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(*args.child, args.iterations, args.device)))
-        return
-    results: dict = {}
-    for setting in args.settings.split(","):
-        results[setting] = {}
-        for variant in args.variants.split(","):
-            child = subprocess.run(
-                [sys.executable, __file__, "--child", setting, variant,
-                 "--iterations", str(args.iterations), "--device", args.device],
-                capture_output=True, text=True, check=True)
-            results[setting][variant] = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"{setting} {variant}: {results[setting][variant]['median_seconds']} s",
-                  file=sys.stderr, flush=True)
-    print(json.dumps(results, indent=2))
+    result = time_search_steps(search, iterations, digits=3)
+    return {**result, "hidden_size": config.domain_settings["hidden_size"],
+            "batch_size": config.batch_size}
 
 
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__.splitlines()[0], measure, "cpu,paper", 3)

@@ -111,8 +111,8 @@ class RandomSearchWS(Darts):
         scores = [self.score(search, g, first)
                   for g in tqdm(samples, desc="scoring", leave=False, disable=quiet)]
         order = sorted(range(len(samples)), key=lambda i: -sign * scores[i])[: config.rs_top]
-        rescored = [(self.score(search, samples[i], search.data.evaluation()), i)
-                    for i in order]
+        full = list(search.data.evaluation())  # the whole split, prepared once for the top
+        rescored = [(self.score(search, samples[i], full), i) for i in order]
         best_score, best = max(rescored, key=lambda pair: (sign * pair[0], -pair[1]))
         torch.set_rng_state(rng_state)
         return {"genotype": samples[best].to_dict(), f"val_{name}": best_score,

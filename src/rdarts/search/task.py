@@ -102,8 +102,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                log: TextIO | None = None) -> SearchOutcome:
     """Run (or continue) the search of `config.method` into the run directory `out`."""
     spec = method_spec(config.method)
-    spec.check(config)
-    task = build_task(config)
+    task = build_task(config)  # checks the method's preconditions before anything is built
     save_every = 1 if spec.save_every_epoch else config.save_every
     outcome = run_epochs(task, config.to_dict(), config.seed, out, resume=resume,
                          overwrite=overwrite, quiet=quiet, save_every=save_every, log=log)
