@@ -83,3 +83,18 @@ def test_checkpoints_hold_only_tensors_and_plain_data(run_dir):
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 1
     torch.load(run_dir / "checkpoints" / "epoch-0000.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("command", [["hessian"], ["discretize"]])
+def test_a_checkpoint_of_another_space_is_one_line_offline(run_dir, tmp_path, capsys, command):
+    import shutil
+
+    other = tmp_path / "other"
+    args = [a if a != "s3" else "s2" for a in TINY]
+    assert main(["search", *args, "--out", str(other)]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.copy(other / "checkpoint.pt", run / "checkpoint.pt")
+    assert main([command[0], str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit this run" in err[0]

@@ -14,6 +14,7 @@ from typing import Any
 
 from rdarts.core.genotype import one_hot
 from rdarts.errors import RdartsError
+from rdarts.runs.driver import load_task_state
 from rdarts.runs.rundir import RunDir
 from rdarts.search.config import SearchConfig, from_dict
 from rdarts.search.loop import Search, build_search
@@ -39,7 +40,7 @@ def run_hessian(path: str, *, epoch: int | None = None, batches: int | None = No
         raise RdartsError("--batches must be >= 1")
     run_dir, config, search = load_search_run(path, device)
     state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
-    search.load_state_dict(state)
+    load_task_state(search, state, run_dir.path)
     search.epoch = state["epoch"] - 1  # the epoch the checkpoint ends; same batches as logged
     mode = mode or config.hessian_mode
     shift = config.hessian_shift if shift is None else shift
@@ -63,7 +64,7 @@ def run_discretization(path: str, *, epochs: list[int] | None = None, all_saved:
     score = search.domain.score.name  # accuracy; perplexity for language (a rise is the drop)
     for epoch in chosen:
         state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
-        search.load_state_dict(state)
+        load_task_state(search, state, run_dir.path)
         genotype = search.genotype()
         continuous = search.evaluate()
         discrete = search.evaluate(one_hot(genotype, search.space))
