@@ -111,15 +111,15 @@ def test_untrained_runs_take_test_error_and_parameters_from_the_table(
     runs = find_runs([sweep])
     for run in runs.searches:
         entry = table.entry(run.genotype)
-        assert run.test_error == pytest.approx(100 * entry.test_error)
+        assert run.test_value == pytest.approx(100 * entry.test_error)
         assert run.parameters == pytest.approx(entry.parameters / 1e6)
-        assert run.test_error_source == "s5-cpu"
+        assert run.test_source == "s5-cpu"
     fired = next(r for r in runs.searches if r.name == "darts+es_seed0")
     returned = table.entry(_genotype(PATH[RETURN]))
-    assert fired.es_test_error == pytest.approx(100 * returned.test_error)
+    assert fired.es_test_value == pytest.approx(100 * returned.test_error)
     for selection in runs.selections:
         entry = table.entry(selection.result["genotype"])
-        assert selection.test_error == pytest.approx(100 * entry.test_error)
+        assert selection.test_value == pytest.approx(100 * entry.test_error)
 
 
 def test_darts_and_darts_es_are_separate_curves(sweep: Path, table: s5.S5Table) -> None:

@@ -21,27 +21,22 @@ live in their own module, so each can be changed and tested alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rdarts.errors import RdartsError
 from rdarts.report.collect import Runs, find_runs
+from rdarts.report.figurelist import figure_sections
 from rdarts.report.figures import (
     lambda_test_points,
     pearson,
-    plot_discretization,
-    plot_lambda_max,
-    plot_spectrum,
-    plot_test_error_vs_lambda,
 )
+from rdarts.report.metric import common_metric
 from rdarts.report.records import SearchRun, SelectionRun, TrainingRun, format_value
-from rdarts.report.regret import plot_regret, random_baselines
+from rdarts.report.regret import random_baselines
 from rdarts.report.runfigures import run_sections
+from rdarts.report.strength import strength_rows
 from rdarts.report.tables import (
-    COLUMNS,
-    SELECTION_COLUMNS,
     Column,
     Section,
     Setting,
@@ -49,10 +44,14 @@ from rdarts.report.tables import (
     key_applies,
     markdown_rows,
     markdown_table,
+    metric_groups,
     run_rows,
+    search_columns,
+    selection_columns,
     selection_markdown_rows,
     selection_rows,
     setting_statistics,
+    settings_metric,
     table_columns,
     table_rows,
     write_csv,
@@ -65,8 +64,8 @@ def _run_summary(run: SearchRun) -> dict[str, Any]:
     return {
         "name": run.name, "path": str(run.path), "seed": run.seed, "method": run.method,
         "selection": run.selection, "chosen": run.chosen,
-        **{column.key: column.value(run) for column in COLUMNS},
-        "test_error_source": run.test_error_source,
+        **{column.key: column.value(run) for column in search_columns(run.metric)},
+        "test_error_source": run.test_source,
         "score_name": run.score_name, "score": run.final_score,
         "lambda_max_mean": run.mean_lambda_max,
         "es_triggered": stop is not None,
@@ -115,17 +114,26 @@ def _table_section(settings: list[Setting], columns: list[Column]) -> Section:
                           markdown_rows(settings, columns))
     body += ("\n\nValues are mean +- std (median) over seeds (population std); '-' where no run "
              "of the setting has the value. Regrets are in percentage points. CSV (mean, std, "
-             "median and n columns): [table_search.csv](table_search.csv); every run: "
-             "[runs.csv](runs.csv).")
-    body += _table_sources([(s.label, r.test_error_source) for s in settings for r in s.runs],
+             f"median and n columns): [{_search_csv(settings)}]({_search_csv(settings)}); "
+             "every run: [runs.csv](runs.csv).")
+    body += _table_sources([(s.label, r.test_source) for s in settings for r in s.runs],
                            "Test errors and parameters of the runs")
     if any(r.evaluation and r.evaluation.config.get("eval") == "holdout"
            for s in settings for r in s.runs):
-        body += " Evaluations run with `eval: holdout` report the held-out validation error."
-    return Section("Search results (Tables 1 and 2)",
-                   "Test error of the found architecture (DARTS) and of the early-stopping "
-                   "architecture (DARTS-ES), the one-shot validation error and lambda_max at the "
-                   "end of the search, per setting.", body)
+        body += " Evaluations run with `eval: holdout` report the held-out validation value."
+    metric = settings_metric(settings)
+    title = "Search results (Tables 1 and 2)" if metric.score == "accuracy" \
+        else f"Search results ({metric.label})"
+    return Section(title,
+                   f"Test {metric.label} of the found architecture (DARTS) and of the "
+                   f"early-stopping architecture (DARTS-ES), the one-shot validation "
+                   f"{metric.label} and lambda_max at the end of the search, per setting.", body)
+
+
+def _search_csv(settings: list[Setting]) -> str:
+    """table_search.csv; table_search_<score>.csv for a report's non-accuracy metrics."""
+    score = settings_metric(settings).score
+    return "table_search.csv" if score == "accuracy" else f"table_search_{score}.csv"
 
 
 def _number(value: Any, decimals: int = 2) -> str:
@@ -135,132 +143,52 @@ def _number(value: Any, decimals: int = 2) -> str:
 def _runs_section(settings: list[Setting]) -> Section:
     rows = [[row["run"], str(row["seed"]), row["method"],
              row["architecture"] or "-", str(row["es_return_epoch"]) or "-",
-             _number(row["test_error_pct"]), _number(row["test_regret_points"]),
+             _test_cell(row, run), _number(row["test_regret_points"]),
              _number(row["es_test_regret_points"]), _number(row["lambda_max_end"], 3)]
-            for row in run_rows(settings)]
+            for row, run in zip(run_rows(settings), [r for s in settings for r in s.runs],
+                                strict=True)]
     header = ["run", "seed", "method", "table architecture", "ES return epoch",
-              "test error %", "test regret (points)", "DARTS-ES regret (points)",
+              "test value", "test regret (points)", "DARTS-ES regret (points)",
               "lambda_max (end)"]
+    if len({r.metric for s in settings for r in s.runs}) == 1:
+        header[5] = f"test {settings[0].runs[0].metric.label}"
     return Section("Runs", "Every search run: what it returned and how good it is; all columns "
                    "(genotype, score, sources, paths) are in [runs.csv](runs.csv).",
                    markdown_table(header, rows))
 
 
-def _image(path: Path) -> str:
-    return f"![{path.stem}]({path.name})"
-
-
-def _pearson_sentence(summary: dict[str, Any]) -> str:
-    r = summary["pearson"]["r"]
-    r_text = ("undefined (fewer than 2 runs or a constant coordinate)" if r is None
-              else f"{r:.4f}")
-    return (f"Each point is one search: its final architecture's test error against lambda_max "
-            f"averaged over the search; the Pearson correlation coefficient over "
-            f"{len(summary['pearson']['points'])} runs is {r_text}.")
-
-
-def _regret_sentence(summary: dict[str, Any]) -> str:
-    baselines = "".join(f" The dashed grey line is the expected regret of a uniformly random "
-                        f"architecture of the {name} table ({value:.2f} points)."
-                        for name, value in summary["random_regret_points"].items())
-    candidates = sum(1 for s in summary["settings"] for r in s["runs"] if r["selection"])
-    inside = (f" The {candidates} searches run inside selections are not drawn as curves: "
-              "their selection's band stands for them." if candidates else "")
-    stars = (" Stars: the final regret of each selection run (R-DARTS), its band the mean +- "
-             "std over those runs." if summary.get("selections") else "")
-    return ("Test regret (table test error of the architecture a method returns minus the "
-            "best architecture's, in percentage points) over the search epochs, mean over "
-            "seeds with shaded std. DARTS is each epoch's architecture; DARTS-ES the same "
-            "until its rule fires and from that stop epoch on the architecture it returns."
-            + stars + baselines + inside + " The one-shot validation error is in "
-            "lambda_max.png.")
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """A figure: how to draw it, its file, section title, sentence and why it can be absent."""
-
-    plot: Callable[[list[Setting], Runs, Path], Path | None]
-    name: str
-    title: str
-    sentence: str | Callable[[dict[str, Any]], str]
-    missing: str
-
-
-FIGURES = (
-    FigureSpec(lambda s, runs, p: plot_lambda_max(s, p), "lambda_max.png",
-               "lambda_max during the search (Figures 3 and 11)",
-               "The dominant eigenvalue of the validation-loss Hessian with respect to alpha and "
-               "the one-shot validation error per epoch (mean over seeds, shaded std); circles "
-               "mark the epochs DARTS-ES returns.",
-               "no search run measured lambda_max (`hessian_every: 0`, or no epoch finished)"),
-    FigureSpec(lambda s, runs, p: plot_regret(s, p, runs.selections), "regret.png",
-               "Test regret during the search (Figure 2)", _regret_sentence,
-               "no search run was scored against a tabular benchmark and no selection has a "
-               "test regret (S5 with its table only)"),
-    FigureSpec(lambda s, runs, p: plot_test_error_vs_lambda(s, p), "test_error_vs_lambda.png",
-               "Test error vs. lambda_max (Figure 15)", _pearson_sentence,
-               "no search run has both lambda_max and a test error (an eval/ training or, on "
-               "S5, the table's)"),
-    FigureSpec(lambda s, runs, p: plot_spectrum(s, p), "spectrum.png",
-               "Hessian spectrum (Figure 13)",
-               "The 30 eigenvalues of largest magnitude of the dense Hessian at the last saved "
-               "epoch: the mean over the seeds of each setting (line) and every run (points).",
-               "no run has a dense Hessian spectrum (`rdarts hessian RUN_DIR --spectrum`)"),
-    FigureSpec(lambda s, runs, p: plot_discretization(s, p), "discretization.png",
-               "Discretisation drop vs. lambda_max (Figure 6)",
-               "The validation accuracy lost by replacing softmax(alpha) with the discrete "
-               "genotype (search weights kept) against lambda_max at the same epoch; one point "
-               "per record.",
-               "no run has discretisation records with a lambda_max at the same epoch "
-               "(`rdarts discretize RUN_DIR`)"),
-)
-
-
-def _figure_sections(settings: list[Setting], runs: Runs, out: Path,
-                     summary: dict[str, Any]) -> tuple[list[Section], list[Path]]:
-    """Every figure the runs have data for, each with its section, and one section saying
-    why the others are absent."""
-    sections: list[Section] = []
-    written: list[Path] = []
-    absent: list[str] = []
-    for spec in FIGURES:
-        path = spec.plot(settings, runs, out / spec.name)
-        if path is None:
-            absent.append(f"- {spec.name} ({spec.title}): {spec.missing}.")
-            continue
-        written.append(path)
-        text = spec.sentence(summary) if callable(spec.sentence) else spec.sentence
-        sections.append(Section(spec.title, text, _image(path)))
-    if absent:
-        sections.append(Section("Figures not drawn", "Figures this report has no data for, and "
-                                "why.", "\n".join(absent)))
-    return sections, written
+def _test_cell(row: dict[str, Any], run: SearchRun) -> str:
+    """A run's test value in its metric's unit (with the unit when a report mixes metrics)."""
+    return _number(row[run.metric.csv_key("test")], run.metric.decimals)
 
 
 def _selection_section(selections: list[SelectionRun]) -> Section:
-    headers = ["setting", "runs", *[header for _, header, _ in SELECTION_COLUMNS], "chosen"]
+    metric = common_metric([r.metric for r in selections])
+    headers = ["setting", "runs", *[header for _, header, _ in selection_columns(metric)],
+               "chosen"]
     body = markdown_table(headers, selection_markdown_rows(selections))
+    name = "table_selection.csv" if metric.score == "accuracy" \
+        else f"table_selection_{metric.score}.csv"
     body += ("\n\nValues are mean +- std (median) over the selection runs of a setting (their "
              "seeds); regrets in percentage points. CSV (mean, std, median and n columns): "
-             "[table_selection.csv](table_selection.csv).")
-    body += _table_sources([(r.setting, r.test_error_source) for r in selections],
+             f"[{name}]({name}).")
+    body += _table_sources([(r.setting, r.test_source) for r in selections],
                            "Test errors of the chosen cells")
     return Section("Selection protocols (Table 5)",
                    "Each selection runs K searches, retrains every found cell briefly on "
-                   "held-out training data and keeps the best; the chosen cell's test error "
-                   "comes from the job's eval/ run.", body)
+                   f"held-out training data and keeps the best; the chosen cell's test "
+                   f"{metric.label} comes from the job's eval/ run.", body)
 
 
 def _trainings_section(trainings: list[TrainingRun]) -> Section | None:
     if not trainings:
         return None
     rows = [[str(t.path), str(t.config.get("eval")),
-             "-" if t.error is None else f"{t.error:.2f}",
+             "-" if t.value is None else f"{t.value:.{t.metric.decimals}f} {t.metric.label}",
              "-" if t.parameters is None else f"{t.parameters:.3f}"] for t in trainings]
     return Section("Other training runs",
                    "Training runs that are not the eval/ or eval-es/ of a search above.",
-                   markdown_table(["run", "eval", "error %", "params (M)"], rows))
+                   markdown_table(["run", "eval", "result", "params (M)"], rows))
 
 
 def _markdown(inputs: list[Path], runs: Runs, sections: list[Section]) -> str:
@@ -288,8 +216,9 @@ def _summary(roots: list[Path], runs: Runs, settings: list[Setting]) -> dict[str
                     "points": [{"run": run.name, "lambda_max_mean": x, "test_error_pct": y}
                                for _, run, x, y in points]},
         "random_regret_points": random_baselines(settings, runs.selections),
-        "trainings": [{"path": str(t.path), "eval": t.config.get("eval"), "error_pct": t.error,
-                       "parameters_m": t.parameters} for t in runs.trainings],
+        "trainings": [{"path": str(t.path), "eval": t.config.get("eval"),
+                       t.metric.key: t.value, "parameters_m": t.parameters}
+                      for t in runs.trainings],
     }
 
 
@@ -299,21 +228,31 @@ def _tables(settings: list[Setting], runs: Runs, out: Path,
     sections: list[Section] = []
     tables: list[Path] = []
     if settings:
-        columns = table_columns(settings)
-        tables.append(write_csv(out / "table_search.csv", table_rows(settings, columns)))
         tables.append(write_csv(out / "runs.csv", run_rows(settings)))
-        for entry, stats in zip(summary["settings"], setting_statistics(settings, columns),
-                                strict=True):
-            entry["table"] = stats
-        sections += [_settings_section(settings), _table_section(settings, columns),
-                     _runs_section(settings)]
+        sections.append(_settings_section(settings))
+        entries = {entry["label"]: entry for entry in summary["settings"]}
+        for group in metric_groups(settings):
+            columns = table_columns(group)
+            tables.append(write_csv(out / _search_csv(group), table_rows(group, columns)))
+            sections.append(_table_section(group, columns))
+            for setting, stats in zip(group, setting_statistics(group, columns), strict=True):
+                entries[setting.label]["table"] = stats
+        sections.append(_runs_section(settings))
+        strength = strength_rows(settings)
+        if strength:
+            tables.append(write_csv(out / "table_strength.csv", strength))
     if runs.selections:
-        tables.append(write_csv(out / "table_selection.csv", selection_rows(runs.selections)))
-        summary["selections"] = [
-            {"path": str(r.path), "setting": r.setting, "seed": r.seed, "chosen": r.chosen,
-             "test_error_pct": r.test_error, "val_error_pct": r.val_error,
-             "test_regret_points": r.test_regret} for r in runs.selections]
-        sections.append(_selection_section(runs.selections))
+        summary["selections"] = []
+        for group in metric_groups(runs.selections):
+            metric = group[0].metric
+            name = "table_selection.csv" if metric.score == "accuracy" \
+                else f"table_selection_{metric.score}.csv"
+            tables.append(write_csv(out / name, selection_rows(group)))
+            summary["selections"] += [
+                {"path": str(r.path), "setting": r.setting, "seed": r.seed, "chosen": r.chosen,
+                 metric.csv_key("test"): r.test_value, metric.csv_key("val"): r.val_value,
+                 "test_regret_points": r.test_regret} for r in group]
+            sections.append(_selection_section(group))
     return sections, tables
 
 
@@ -336,10 +275,10 @@ def build_report(inputs: list[str | Path], out: str | Path,
     settings = group_settings(runs.searches)
     summary = _summary(roots, runs, settings)
     sections, tables = _tables(settings, runs, out, summary)
-    figure_sections, figures = _figure_sections(settings, runs, out, summary)
+    drawn, figures = figure_sections(settings, runs, out, summary)
     run_figure_sections, run_files = run_sections(settings, out, max_run_figures)
     other = _trainings_section(runs.unpaired_trainings())
-    sections += figure_sections + run_figure_sections + ([other] if other else [])
+    sections += drawn + run_figure_sections + ([other] if other else [])
     summary["figures"] = [p.name for p in figures + run_files]
     report = out / "report.md"
     report.write_text(_markdown(roots, runs, sections))

@@ -47,7 +47,7 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     for index, setting in enumerate(settings):
         color = setting_color(index)
         for axes, logged in ((lambda_axes, [r.series("lambda_max") for r in setting.runs]),
-                             (error_axes, [r.one_shot_val_error for r in setting.runs])):
+                             (error_axes, [r.one_shot_series for r in setting.runs])):
             series = [s for s in logged if s]
             if not series:
                 continue
@@ -71,7 +71,9 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     lambda_axes.set_title("Dominant Hessian eigenvalue during the search (mean \u00b1 std over "
                           "seeds)", fontsize="medium")
     legend_below(figure)
-    error_axes.set_ylabel("one-shot validation error (%)")
+    metrics = {r.metric for s in settings for r in s.runs}
+    error_axes.set_ylabel(f"one-shot validation {metrics.pop().label}" if len(metrics) == 1
+                          else "one-shot validation value (each run's metric)")
     error_axes.set_xlabel("epoch")
     error_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (lambda_axes, error_axes):
@@ -91,12 +93,15 @@ def pearson(points: list[tuple[float, float]]) -> float | None:
 
 
 def lambda_test_points(settings: list[Setting]) -> list[tuple[int, SearchRun, float, float]]:
-    """(setting index, run, mean lambda_max over the search, test error %) per evaluated run."""
+    """(setting index, run, mean lambda_max over the search, test value) per evaluated run,
+    for the settings of the first metric (Figure 15 compares like with like)."""
     points = []
+    metric = next((r.metric for s in settings for r in s.runs), None)
     for index, setting in enumerate(settings):
         for run in setting.runs:
-            if run.mean_lambda_max is not None and run.test_error is not None:
-                points.append((index, run, run.mean_lambda_max, run.test_error))
+            if run.metric == metric and run.mean_lambda_max is not None \
+                    and run.test_value is not None:
+                points.append((index, run, run.mean_lambda_max, run.test_value))
     return points
 
 
@@ -108,16 +113,17 @@ def plot_test_error_vs_lambda(settings: list[Setting], path: Path) -> Path | Non
         return None
     r = pearson([(x, y) for _, _, x, y in points])
     r_text = "n/a" if r is None else f"{r:.3f}"
+    label = points[0][1].metric.label
     return _scatter_by_setting(
         settings, points, path,
-        f"Test error vs. average lambda_max (Pearson r = {r_text}, n = {len(points)})",
-        "lambda_max averaged over the search", f"test error (%{_source_note(points)})")
+        f"Test {label} vs. average lambda_max (Pearson r = {r_text}, n = {len(points)})",
+        "lambda_max averaged over the search", f"test {label}{_source_note(points)}")
 
 
 def _source_note(points: list[tuple[int, SearchRun, float, float]]) -> str:
-    """', s5-cpu table' when every test error comes from that table, not a training."""
-    sources = {run.test_error_source for _, run, _, _ in points}
-    return f", {sources.pop()} table" if len(sources) == 1 and "eval" not in sources else ""
+    """' (s5-cpu table)' when every test error comes from that table, not a training."""
+    sources = {run.test_source for _, run, _, _ in points}
+    return f" ({sources.pop()} table)" if len(sources) == 1 and "eval" not in sources else ""
 
 
 def _scatter_by_setting(settings: list[Setting], points: list[tuple[int, Any, float, float]],

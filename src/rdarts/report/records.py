@@ -1,11 +1,10 @@
 """What the report reads from one run: a search, a training or a selection, and its numbers.
 
 Each record holds a run's files as `rdarts.report.collect` found them and answers in the
-report's units: errors in %, regrets in percentage points (the files hold fractions),
-parameters in millions. A search's DARTS-ES answer follows the method registry (DARTS-ADA's
-rule triggers rollbacks, not an early-stopping answer). A search scored against a tabular
-benchmark (S5) and never trained takes its test error and parameter count from the table,
-and says so (`test_error_source`).
+report's units (`rdarts.report.metric`: errors in %, perplexities, EPE; regrets in percentage
+points; parameters in millions). A search's DARTS-ES answer follows the method registry. A
+search scored against a tabular benchmark (S5) and never trained takes its test error and
+parameter count from the table, and says so (`test_source`).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from rdarts.domains.base import TabularBenchmark
 from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError
 from rdarts.report.benchmark import table_entry
+from rdarts.report.metric import Metric, metric_for
 from rdarts.runs.rundir import RESUMABLE_CHANGES
 from rdarts.search.registry import METHODS
 
@@ -38,14 +38,23 @@ class TrainingRun:
     result: dict[str, Any] | None
 
     @property
-    def error(self) -> float | None:
-        """Final error in % on the test set (eval: test) or the held-out part (holdout)."""
+    def score_name(self) -> str | None:
+        """The score its domain ranks by (result.json's `score`, else the domain's)."""
+        return _score_name(self.result, self.config)
+
+    @property
+    def metric(self) -> Metric:
+        return metric_for(self.score_name)
+
+    @property
+    def value(self) -> float | None:
+        """The final value of its metric (error %, perplexity, EPE) on the test set (eval:
+        test), else on the held-out part (holdout)."""
         result = self.result or {}
-        for name in ("test", "val"):
-            if result.get(f"{name}_error") is not None:
-                return 100.0 * float(result[f"{name}_error"])
-            if result.get(f"{name}_accuracy") is not None:
-                return 100.0 * (1.0 - float(result[f"{name}_accuracy"]))
+        for split in ("test", "val"):
+            found = self.metric.value(result, split)
+            if found is not None:
+                return found
         return None
 
     @property
@@ -102,13 +111,11 @@ class SearchRun:
     @property
     def score_name(self) -> str | None:
         """The metric the search ranks by (result.json's `score`, else its domain's)."""
-        named = ((self.result or {}).get("score") or {}).get("name")
-        if named:
-            return str(named)
-        try:
-            return get_domain(self.config.get("domain")).score.name
-        except RdartsError:
-            return None
+        return _score_name(self.result, self.config)
+
+    @property
+    def metric(self) -> Metric:
+        return metric_for(self.score_name)
 
     @property
     def final_score(self) -> float | None:
@@ -125,9 +132,11 @@ class SearchRun:
         return logged[max(logged)] if logged else None
 
     @property
-    def one_shot_val_error(self) -> dict[int, float]:
-        """One-shot validation error in % per epoch (100 (1 - val_accuracy))."""
-        return {e: 100.0 * (1.0 - a) for e, a in self.series("val_accuracy").items()}
+    def one_shot_series(self) -> dict[int, float]:
+        """The one-shot model's validation value per epoch in the metric's unit (error %:
+        100 (1 - val_accuracy); perplexity; EPE)."""
+        values = ((r.get("epoch"), self.metric.value(r, "val")) for r in self.metrics)
+        return {int(e): v for e, v in values if e is not None and finite(v)}
 
     @property
     def final_lambda_max(self) -> float | None:
@@ -145,12 +154,12 @@ class SearchRun:
         return float(np.mean(values)) if values else None
 
     @property
-    def final_val_error(self) -> float | None:
-        errors = self.one_shot_val_error
-        if errors:
-            return errors[max(errors)]
-        accuracy = (self.result or {}).get("final", {}).get("val_accuracy")
-        return 100.0 * (1.0 - float(accuracy)) if finite(accuracy) else None
+    def final_one_shot(self) -> float | None:
+        """The one-shot validation value at the end of the search (Table 2's column)."""
+        series = self.one_shot_series
+        if series:
+            return series[max(series)]
+        return self.metric.value((self.result or {}).get("final", {}), "val")
 
     @property
     def genotype(self) -> dict[str, Any] | None:
@@ -217,32 +226,34 @@ class SearchRun:
         return self.final_test_regret
 
     @property
-    def test_error(self) -> float | None:
-        """Test error % of the found genotype: its eval/ run, else (never trained) its table
-        entry."""
+    def test_value(self) -> float | None:
+        """The found genotype's test value (error %, perplexity, EPE): its eval/ run, else
+        (never trained) its table entry."""
         if self.evaluation is not None:
-            return self.evaluation.error
-        found = self.table(self.genotype)
-        return 100.0 * float(found["test_error"]) if found else None
+            return self.evaluation.value
+        return self._table_value(self.genotype)
+
+    def _table_value(self, genotype: dict[str, Any] | None) -> float | None:
+        found = self.table(genotype)
+        return self.metric.of_fraction(float(found["test_error"])) if found else None
 
     @property
-    def test_error_source(self) -> str | None:
-        """Where `test_error` comes from: 'eval' (a training) or the table's name."""
+    def test_source(self) -> str | None:
+        """Where `test_value` comes from: 'eval' (a training) or the table's name."""
         if self.evaluation is not None:
-            return "eval" if self.evaluation.error is not None else None
+            return "eval" if self.evaluation.value is not None else None
         found = self.table(self.genotype)
         return str(found.get("table", "table")) if found else None
 
     @property
-    def es_test_error(self) -> float | None:
-        """Test error % of the DARTS-ES genotype: eval-es, or eval when both genotypes agree,
-        or (never trained) its table entry."""
+    def es_test_value(self) -> float | None:
+        """The DARTS-ES genotype's test value: eval-es, or eval when both genotypes agree, or
+        (never trained) its table entry."""
         if self.evaluation_es is not None:
-            return self.evaluation_es.error
+            return self.evaluation_es.value
         if self.es_genotype is not None and self.es_genotype == self.genotype:
-            return self.test_error
-        found = self.table(self.es_genotype)
-        return 100.0 * float(found["test_error"]) if found else None
+            return self.test_value
+        return self._table_value(self.es_genotype)
 
     @property
     def parameters(self) -> float | None:
@@ -313,27 +324,30 @@ class SelectionRun:
         return labels.get(self.chosen, self.chosen) if self.chosen is not None else None
 
     @property
-    def val_error(self) -> float | None:
-        accuracy = (self.result or {}).get("val_accuracy")
-        return 100.0 * (1.0 - float(accuracy)) if finite(accuracy) else None
+    def metric(self) -> Metric:
+        return metric_for(_score_name(self.result, self.first_candidate))
+
+    @property
+    def val_value(self) -> float | None:
+        """The chosen cell's retraining validation value (error %, perplexity, EPE)."""
+        return self.metric.value(self.result or {}, "val")
 
     def _table(self) -> dict[str, Any] | None:
         genotype = (self.result or {}).get("genotype")
         return None if self.evaluation else table_entry(self.benchmark, genotype)
 
     @property
-    def test_error(self) -> float | None:
-        """Test error % of the chosen cell: its eval/ run, else (never trained) its table
-        entry."""
+    def test_value(self) -> float | None:
+        """The chosen cell's test value: its eval/ run, else (never trained) its table entry."""
         if self.evaluation is not None:
-            return self.evaluation.error
+            return self.evaluation.value
         found = self._table()
-        return 100.0 * float(found["test_error"]) if found else None
+        return self.metric.of_fraction(float(found["test_error"])) if found else None
 
     @property
-    def test_error_source(self) -> str | None:
+    def test_source(self) -> str | None:
         if self.evaluation is not None:
-            return "eval" if self.evaluation.error is not None else None
+            return "eval" if self.evaluation.value is not None else None
         found = self._table()
         return str(found.get("table", "table")) if found else None
 
@@ -342,6 +356,17 @@ class SelectionRun:
         value = (self.result or {}).get("test_regret")
         return 100.0 * float(value) if finite(value) else None
 
+
+
+def _score_name(result: dict[str, Any] | None, config: dict[str, Any]) -> str | None:
+    """A run's score: result.json's `score`, else its domain's (None for an unknown domain)."""
+    named = ((result or {}).get("score") or {}).get("name")
+    if named:
+        return str(named)
+    try:
+        return get_domain(config.get("domain")).score.name
+    except RdartsError:
+        return None
 
 
 def finite(value: Any) -> bool:

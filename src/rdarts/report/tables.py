@@ -22,6 +22,7 @@ import numpy as np
 
 from rdarts.report.benchmark import table_entry
 from rdarts.report.collect import unique_names
+from rdarts.report.metric import Metric, common_metric
 from rdarts.report.records import SearchRun, SelectionRun, format_value
 from rdarts.search.registry import setting_applies
 
@@ -88,17 +89,24 @@ class Column:
     value: Callable[[SearchRun], float | None]
 
 
-COLUMNS = (
-    Column("test_error_pct", "Test error % (DARTS)", 2, lambda r: r.test_error),
-    Column("es_test_error_pct", "Test error % (DARTS-ES)", 2, lambda r: r.es_test_error),
-    Column("one_shot_val_error_pct", "One-shot val. error % (end)", 2,
-           lambda r: r.final_val_error),
-    Column("parameters_m", "Params (M)", 3, lambda r: r.parameters),
-    Column("lambda_max", "lambda_max (end)", 3, lambda r: r.final_lambda_max),
-    Column("test_regret_points", "Test regret (points)", 2, lambda r: r.final_test_regret),
-    Column("es_test_regret_points", "Test regret (points, DARTS-ES)", 2,
-           lambda r: r.es_test_regret),
-)
+def search_columns(metric: Metric) -> tuple[Column, ...]:
+    """Every quantity of the search table, the test and one-shot values in `metric`'s unit
+    (Table 1's error %, Figure 16's perplexity, Tables 3 and 4's EPE)."""
+    return (
+        Column(metric.csv_key("test"), metric.header("Test") + " (DARTS)", metric.decimals,
+               lambda r: r.test_value),
+        Column(metric.csv_key("es_test"), metric.header("Test") + " (DARTS-ES)",
+               metric.decimals, lambda r: r.es_test_value),
+        Column(metric.csv_key("one_shot_val"), metric.header("One-shot val.") + " (end)",
+               metric.decimals, lambda r: r.final_one_shot),
+        Column("parameters_m", "Params (M)", 3, lambda r: r.parameters),
+        Column("lambda_max", "lambda_max (end)", 3, lambda r: r.final_lambda_max),
+        Column("test_regret_points", "Test regret (points)", 2, lambda r: r.final_test_regret),
+        Column("es_test_regret_points", "Test regret (points, DARTS-ES)", 2,
+               lambda r: r.es_test_regret),
+    )
+
+
 STATISTICS = ("mean", "std", "median", "n")
 
 Stats = dict[str, float] | None
@@ -134,18 +142,34 @@ def numeric_cells(key: str, stats: Stats) -> dict[str, Any]:
             for name in STATISTICS}
 
 
+def settings_metric(settings: list[Setting]) -> Metric:
+    """The metric of a group of settings (`metric_groups` keeps one metric per group)."""
+    return common_metric([r.metric for s in settings for r in s.runs])
+
+
+def metric_groups(items: list[Any]) -> list[list[Any]]:
+    """Settings (or selection runs) grouped by metric, in order: one table per metric, since a
+    report may hold image runs (error %) beside language runs (perplexity)."""
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        metric = item.runs[0].metric if isinstance(item, Setting) else item.metric
+        groups.setdefault(metric.score, []).append(item)
+    return list(groups.values())
+
+
 def table_columns(settings: list[Setting]) -> list[Column]:
     """All columns, without DARTS-ES when no run has an early-stopping genotype and without
     regret when no run was scored against a tabular benchmark."""
     runs = [r for s in settings for r in s.runs]
+    metric = settings_metric(settings)
     has_es = any(r.es_genotype is not None or r.evaluation_es is not None for r in runs)
     has_regret = any(r.final_test_regret is not None for r in runs)
     dropped = set()
     if not has_es:
-        dropped |= {"es_test_error_pct", "es_test_regret_points"}
+        dropped |= {metric.csv_key("es_test"), "es_test_regret_points"}
     if not has_regret:
         dropped |= {"test_regret_points", "es_test_regret_points"}
-    return [c for c in COLUMNS if c.key not in dropped]
+    return [c for c in search_columns(metric) if c.key not in dropped]
 
 
 def setting_statistics(settings: list[Setting], columns: list[Column]) -> list[dict[str, Stats]]:
@@ -185,9 +209,9 @@ def run_row(setting: Setting, run: SearchRun) -> dict[str, Any]:
         "es_return_epoch": stop.get("return_epoch") if stop else "",
         "es_decided_at": stop.get("decided_at") if stop else "",
         "score_name": run.score_name or "", "score": csv_number(run.final_score),
-        "test_error_pct": csv_number(run.test_error),
-        "test_error_source": run.test_error_source or "",
-        "es_test_error_pct": csv_number(run.es_test_error),
+        run.metric.csv_key("test"): csv_number(run.test_value),
+        "test_error_source": run.test_source or "",
+        run.metric.csv_key("es_test"): csv_number(run.es_test_value),
         "parameters_m": csv_number(run.parameters),
         "test_regret_points": csv_number(run.final_test_regret),
         "es_test_regret_points": csv_number(run.es_test_regret),
@@ -203,9 +227,11 @@ def run_rows(settings: list[Setting]) -> list[dict[str, Any]]:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Rows of one table (dicts with the same keys) as CSV with a header line."""
+    """Rows of one table as CSV with a header line: every key of any row, in order of first
+    appearance (runs of different metrics have different value columns), '' where missing."""
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)),
+                                restval="")
         writer.writeheader()
         writer.writerows(rows)
     return path
@@ -232,11 +258,16 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 # ---- Table 5: selection protocols ----------------------------------------------------------
 
 
-SELECTION_COLUMNS = (
-    ("test_error_pct", "Test error % (chosen cell)", lambda r: r.test_error),
-    ("val_error_pct", "Retraining val. error % (chosen)", lambda r: r.val_error),
-    ("test_regret_points", "Test regret (points)", lambda r: r.test_regret),
-)
+def selection_columns(metric: Metric) -> tuple[tuple[str, str, Callable[[SelectionRun],
+                                                                    float | None]], ...]:
+    """Table 5's quantities in `metric`'s unit: key, header, value."""
+    return (
+        (metric.csv_key("test"), metric.header("Test") + " (chosen cell)",
+         lambda r: r.test_value),
+        (metric.csv_key("val"), metric.header("Retraining val.") + " (chosen)",
+         lambda r: r.val_value),
+        ("test_regret_points", "Test regret (points)", lambda r: r.test_regret),
+    )
 
 
 def selection_groups(selections: list[SelectionRun]) -> dict[str, list[SelectionRun]]:
@@ -248,8 +279,9 @@ def selection_groups(selections: list[SelectionRun]) -> dict[str, list[Selection
 
 
 def selection_statistics(members: list[SelectionRun]) -> dict[str, Stats]:
+    columns = selection_columns(common_metric([r.metric for r in members]))
     return {key: statistics([v for v in map(value, members) if v is not None])
-            for key, _, value in SELECTION_COLUMNS}
+            for key, _, value in columns}
 
 
 def selection_rows(selections: list[SelectionRun]) -> list[dict[str, Any]]:
@@ -262,8 +294,8 @@ def selection_rows(selections: list[SelectionRun]) -> list[dict[str, Any]]:
         for key, stats in selection_statistics(members).items():
             row.update(numeric_cells(key, stats))
         row["chosen"] = ", ".join(str(r.chosen_label) for r in members)
-        row["test_error_source"] = ", ".join(sorted({str(r.test_error_source) for r in members
-                                                     if r.test_error_source}))
+        row["test_error_source"] = ", ".join(sorted({str(r.test_source) for r in members
+                                                     if r.test_source}))
         rows.append(row)
     return rows
 
@@ -271,6 +303,7 @@ def selection_rows(selections: list[SelectionRun]) -> list[dict[str, Any]]:
 def selection_markdown_rows(selections: list[SelectionRun]) -> list[list[str]]:
     """Table 5 for report.md: 'mean +- std (median)' cells."""
     return [[setting, str(len(members)),
-             *[format_statistics(s, 2) for s in selection_statistics(members).values()],
+             *[format_statistics(s, 2 if key.endswith("points") else members[0].metric.decimals)
+               for key, s in selection_statistics(members).items()],
              ", ".join(str(r.chosen_label) for r in members)]
             for setting, members in selection_groups(selections).items()]
