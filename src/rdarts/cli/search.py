@@ -54,12 +54,12 @@ def add_parser(commands: Commands) -> None:
                                 "by a short retraining",
          "R-DARTS (paper Section 7.2): run the search with 4 regularisation strengths (l2: "
          "3e-4, 9e-4, 27e-4, 81e-4; drop_path: 0, 0.2, 0.4, 0.6), retrain each found cell "
-         "briefly on held-out training data, and keep the best by validation accuracy. "
-         "`rdarts rdarts` is the same command."),
+         "briefly on held-out training data, and keep the best by validation score "
+         "(accuracy; perplexity for language). `rdarts rdarts` is the same command."),
         ("select", [], "any method, best of K seeds by a short retraining",
          "The selection protocol of the paper's Table 5: run the search K times with "
          "different seeds, retrain each found cell briefly on held-out training data, and "
-         "keep the best by validation accuracy."),
+         "keep the best by validation score (accuracy; perplexity for language)."),
     ):
         selection = commands.add_parser(name, aliases=aliases, help=summary,
                                         description=description)

@@ -66,7 +66,8 @@ FIGURES = (
     FigureSpec(lambda s, runs, p: plot_lambda_max(s, p), "lambda_max.png",
                "lambda_max during the search (Figures 3 and 11)",
                "The dominant eigenvalue of the validation-loss Hessian with respect to alpha and "
-               "the one-shot validation error per epoch (mean over seeds, shaded std); circles "
+               "the one-shot validation value per epoch (error %; perplexity or EPE in other "
+               "domains; mean over seeds, shaded std); circles "
                "mark the epochs DARTS-ES returns.",
                "no search run measured lambda_max (`hessian_every: 0`, or no epoch finished)"),
     FigureSpec(lambda s, runs, p: plot_regret(s, p, runs.selections), "regret.png",
