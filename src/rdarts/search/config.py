@@ -98,14 +98,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_train_images": 1000,
     },
     # CPU scale for the paper's S1-S4 study (Table 1, Figure 3): a 5-cell, 8-channel supernet
-    # on 3,000 training images (1,500 for w, 1,500 for alpha) for the paper's 50 epochs,
-    # second order, lambda_max every epoch (docs/benchmarks/cpu-reproduction.md).
+    # on 1,000 training images (500 for w, 500 for alpha), batch 32, for the paper's 50 epochs,
+    # second order, lambda_max every epoch: about 35 s per epoch on 2 idle cores, so a search
+    # fits the study's 30 minutes (3,000 images took 105 s per epoch: measured, then shrunk;
+    # docs/benchmarks/cpu-reproduction.md).
     "cpu": {
         "epochs": 50,
         "layers": 5,
         "channels": 8,
-        "batch_size": 64,
-        "max_train_images": 3000,
+        "batch_size": 32,
+        "max_train_images": 1000,
     },
 }
 
