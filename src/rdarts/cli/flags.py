@@ -89,6 +89,8 @@ HELP = {
     "hessian_batches": "validation batches the Hessian is averaged over",
     "hessian_mode": "train: BN uses batch statistics (the paper); eval: running statistics",
     "hessian_shift": "add the alpha weight decay times I to the Hessian, as the reference code",
+    "gradient_check_every": "every K epochs, log how far the finite-difference hypergradient "
+                            "(r = 0.01 and 1e-5) is from the exact one (0 disables)",
     "save_every": "also keep checkpoints/epoch-NNNN.pt every K epochs; 0: only the latest",
     "seed": "random seed",
     "device": "auto, cpu, cuda or cuda:N",

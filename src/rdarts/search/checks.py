@@ -85,6 +85,7 @@ def _check_range(config: SearchConfig) -> None:
          f"cutout_schedule must be one of {', '.join(CUTOUT_SCHEDULES)}"),
         (config.nodes is None or config.nodes >= 1, "nodes must be >= 1"),
         (config.hessian_every >= 0, "hessian_every must be >= 0"),
+        (config.gradient_check_every >= 0, "gradient_check_every must be >= 0"),
         (config.hessian_batches >= 1, "hessian_batches must be >= 1"),
         (config.hessian_mode in HESSIAN_MODES,
          f"hessian_mode must be one of {', '.join(HESSIAN_MODES)}"),

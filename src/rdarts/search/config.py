@@ -60,6 +60,7 @@ class SearchConfig:
     hessian_batches: int = 1  # validation batches the Hessian is averaged over
     hessian_mode: str = "train"  # BN with batch statistics (the paper) or "eval"
     hessian_shift: bool = False  # add the alpha weight decay * I, as the reference code does
+    gradient_check_every: int = 0  # compare FD and exact hypergradients every K epochs (0: off)
     save_every: int = 0  # also keep checkpoints/epoch-NNNN.pt every K epochs (0: latest only)
     es_preset: str = "paper"  # DARTS-ES rule: paper or reference (spec section 6)
     es_window: int | None = None  # overrides of the preset's parameters

@@ -29,6 +29,7 @@ from rdarts.runs.atomic import atomic_write_text
 from rdarts.runs.driver import load_task_state
 from rdarts.runs.records import MetricsLine, SearchResult
 from rdarts.runs.rundir import RunDir
+from rdarts.search.gradcheck import check_due, hypergradient_agreement
 from rdarts.search.stopping import EarlyStopping, Trigger
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Darts:
         record.update(search.evaluate())
         if search.curvature_due():
             record.update(search.measure_curvature())
+        if check_due(search):
+            record["hypergradient_check"] = hypergradient_agreement(search)
         record["alpha_softmax"] = search.alpha_softmax()
         record["genotype"] = search.genotype().to_dict()
         record.update(search.benchmark_fields(record["genotype"]))
