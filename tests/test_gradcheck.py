@@ -62,3 +62,20 @@ def test_the_logged_difference_is_that_of_the_two_hypergradients():
 def test_a_negative_period_is_refused():
     with pytest.raises(ConfigError, match="gradient_check_every"):
         build_search(resolve(overrides={**TINY, "gradient_check_every": -1}))
+
+
+def test_the_report_draws_the_check_over_the_epochs(tmp_path):
+    from rdarts.report.build import build_report
+    from rdarts.report.collect import find_runs
+    from rdarts.report.figures import gradient_check_series
+
+    run_search(resolve(overrides={**TINY, "gradient_check_every": 1}), tmp_path / "run",
+               quiet=True)
+    result = build_report([tmp_path / "run"], tmp_path / "report")
+    assert str(tmp_path / "report" / "gradient_check.png") in result["figures"]
+    [run] = find_runs([tmp_path / "run"]).searches
+    logged = [r["hypergradient_check"] for r in RunDir(tmp_path / "run").read_metrics()]
+    series = gradient_check_series(run)
+    assert sorted(series) == sorted(RADII)
+    for index, r in enumerate(RADII):
+        assert series[r] == {e: c["relative_difference"][index] for e, c in enumerate(logged)}

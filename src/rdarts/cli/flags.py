@@ -90,7 +90,7 @@ HELP = {
     "hessian_mode": "train: BN uses batch statistics (the paper); eval: running statistics",
     "hessian_shift": "add the alpha weight decay times I to the Hessian, as the reference code",
     "gradient_check_every": "every K epochs, log how far the finite-difference hypergradient "
-                            "(r = 0.01 and 1e-5) is from the exact one (0 disables)",
+                            "(r = 0.1, 0.01, 0.001) is from the exact one (0 disables)",
     "save_every": "also keep checkpoints/epoch-NNNN.pt every K epochs; 0: only the latest",
     "seed": "random seed",
     "device": "auto, cpu, cuda or cuda:N",

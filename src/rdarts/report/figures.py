@@ -199,3 +199,46 @@ def plot_discretization(settings: list[Setting], path: Path) -> Path | None:
     return _scatter_by_setting(settings, points, path, "Discretisation drop vs. lambda_max",
                                "lambda_max at the same epoch",
                                "one-shot minus discretised validation accuracy (points)")
+
+
+def gradient_check_series(run: SearchRun) -> dict[float, dict[int, float]]:
+    """{r: {epoch: relative difference}} of the run's hypergradient checks."""
+    found: dict[float, dict[int, float]] = {}
+    for record in run.metrics:
+        check = record.get("hypergradient_check")
+        if not isinstance(check, dict) or "epoch" not in record:
+            continue
+        for r, value in zip(check.get("r", []), check.get("relative_difference", []),
+                            strict=False):
+            if finite(value):
+                found.setdefault(float(r), {})[int(record["epoch"])] = float(value)
+    return found
+
+
+def plot_gradient_check(settings: list[Setting], path: Path) -> Path | None:
+    """The finite-difference hypergradient's relative distance from the exact one over the
+    search (`gradient_check_every`), per setting (mean over seeds) and radius r."""
+    figure = new_figure(6.5, 4.5)
+    axes = figure.subplots()
+    drawn = False
+    for index, setting in enumerate(settings):
+        by_radius: dict[float, list[dict[int, float]]] = {}
+        for run in setting.runs:
+            for r, series in gradient_check_series(run).items():
+                by_radius.setdefault(r, []).append(series)
+        for rank, (r, series) in enumerate(sorted(by_radius.items(), reverse=True)):
+            epochs, mean, _ = epoch_statistics(series)
+            axes.plot(epochs, mean, color=setting_color(index), marker=setting_marker(rank),
+                      linestyle=("-", "--", ":")[rank % 3], label=f"{setting.label}, r = {r:g}")
+            drawn = True
+    if not drawn:
+        return None
+    axes.set_yscale("log")
+    axes.set_title("Finite-difference vs. exact hypergradient: ||g_fd - g_exact|| / ||g_exact||",
+                   fontsize="medium")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("relative difference")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3, which="both")
+    legend_below(figure)
+    return save(figure, path)
