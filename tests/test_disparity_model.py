@@ -19,7 +19,7 @@ TINY = Topology(C=4, encoder_cells=2, max_displacement=2)
 
 
 def _naive_corr(left, right, D, one_sided=False):
-    B, C, H, W = left.shape
+    B, _, H, W = left.shape
     offsets = range(-D, 1) if one_sided else range(-D, D + 1)
     out = torch.zeros(B, len(offsets), H, W, dtype=left.dtype)
     for k, d in enumerate(offsets):

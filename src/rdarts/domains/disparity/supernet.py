@@ -15,7 +15,7 @@ from torch import nn
 from rdarts.core.genotype import Genotype
 from rdarts.core.space import CellSpace
 from rdarts.domains.disparity.cells import MixedBody
-from rdarts.domains.disparity.network import DispNetC, DisparityOutput, Topology
+from rdarts.domains.disparity.network import DisparityOutput, DispNetC, Topology
 from rdarts.errors import SpaceError
 
 CELL_TYPES = ("normal", "reduce", "upsample")
