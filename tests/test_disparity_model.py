@@ -100,6 +100,13 @@ def test_the_previous_prediction_enters_the_upsampling_cell_detached():
     out = model(torch.rand(1, 3, 32, 64), torch.rand(1, 3, 32, 64), Architecture(space)())
     out.predictions[-1][1].sum().backward()  # the finest prediction only
     assert model.predict[0].conv.weight.grad is None  # the coarsest head gets nothing
+    model.zero_grad()
+    torch.manual_seed(1)
+    inputs = (torch.rand(1, 3, 32, 64), torch.rand(1, 3, 32, 64), Architecture(space)())
+    through = model(*inputs, stop_gradient=False)
+    assert torch.equal(through.disparity, model(*inputs).disparity)  # the same values
+    through.predictions[-1][1].sum().backward()
+    assert model.predict[0].conv.weight.grad is not None
 
 
 def test_a_genotype_path_equals_its_one_hot_weights_and_the_network_builds_it():

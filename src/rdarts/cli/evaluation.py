@@ -48,9 +48,10 @@ def add_parser(commands: Commands) -> None:
     train.add_argument("--preset", choices=train_preset_names(),
                        help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
                             "quick: a CPU-sized short retraining (image); paper, cpu, smoke "
-                            "(language)")
+                            "(language, disparity)")
     train.add_argument("--domain", choices=domain_names(), default="image",
-                       help="the genotype's domain: image or language (default: image)")
+                       help="the genotype's domain: image, language or disparity (default: "
+                            "image)")
     train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--overwrite", action="store_true", help="discard the run in --out")

@@ -125,7 +125,9 @@ def _table_section(settings: list[Setting], columns: list[Column]) -> Section:
     return Section("Search results (Tables 1 and 2)",
                    "Test error of the found architecture (DARTS) and of the early-stopping "
                    "architecture (DARTS-ES), the one-shot validation error and lambda_max at the "
-                   "end of the search, per setting.", body)
+                   "end of the search, per setting. Disparity searches (Tables 3 and 4) show "
+                   "EPEs in input pixels instead: one-shot validation, test and shifted test.",
+                   body)
 
 
 def _number(value: Any, decimals: int = 2) -> str:
@@ -257,10 +259,12 @@ def _trainings_section(trainings: list[TrainingRun]) -> Section | None:
         return None
     rows = [[str(t.path), str(t.config.get("eval")),
              "-" if t.error is None else f"{t.error:.2f}",
+             " / ".join(_number(t.epe(split), 3) for split in ("test", "test_shift", "val")),
              "-" if t.parameters is None else f"{t.parameters:.3f}"] for t in trainings]
     return Section("Other training runs",
                    "Training runs that are not the eval/ or eval-es/ of a search above.",
-                   markdown_table(["run", "eval", "error %", "params (M)"], rows))
+                   markdown_table(["run", "eval", "error %", "EPE test / shifted / val",
+                                   "params (M)"], rows))
 
 
 def _markdown(inputs: list[Path], runs: Runs, sections: list[Section]) -> str:

@@ -54,6 +54,11 @@ class TrainingRun:
         count = (self.result or {}).get("parameters")
         return None if count is None else count / 1e6
 
+    def epe(self, split: str) -> float | None:
+        """The EPE (input pixels) on `split` (test, test_shift, val) of a disparity training."""
+        value = (self.result or {}).get(f"{split}_epe")
+        return float(value) if finite(value) else None
+
 
 @dataclass
 class SearchRun:
@@ -143,6 +148,27 @@ class SearchRun:
         """lambda_max averaged over the search (the x axis of Figure 15)."""
         values = list(self.series("lambda_max").values())
         return float(np.mean(values)) if values else None
+
+    @property
+    def final_val_epe(self) -> float | None:
+        """The one-shot validation EPE at the end (disparity searches)."""
+        logged = self.series("val_epe")
+        if logged:
+            return logged[max(logged)]
+        value = (self.result or {}).get("final", {}).get("val_epe")
+        return float(value) if finite(value) else None
+
+    def test_epe(self, split: str = "test") -> float | None:
+        """EPE on a test split (test, test_shift) of the found genotype's training (eval/)."""
+        return None if self.evaluation is None else self.evaluation.epe(split)
+
+    def es_test_epe(self, split: str = "test") -> float | None:
+        """EPE of the DARTS-ES genotype's training: eval-es, or eval when both agree."""
+        if self.evaluation_es is not None:
+            return self.evaluation_es.epe(split)
+        if self.es_genotype is not None and self.es_genotype == self.genotype:
+            return self.test_epe(split)
+        return None
 
     @property
     def final_val_error(self) -> float | None:

@@ -98,7 +98,19 @@ COLUMNS = (
     Column("test_regret_points", "Test regret (points)", 2, lambda r: r.final_test_regret),
     Column("es_test_regret_points", "Test regret (points, DARTS-ES)", 2,
            lambda r: r.es_test_regret),
+    # disparity (paper Tables 3 and 4): EPE in input pixels instead of errors in %
+    Column("one_shot_val_epe", "One-shot val. EPE (end)", 3, lambda r: r.final_val_epe),
+    Column("test_epe", "Test EPE (DARTS)", 3, lambda r: r.test_epe("test")),
+    Column("es_test_epe", "Test EPE (DARTS-ES)", 3, lambda r: r.es_test_epe("test")),
+    Column("test_shift_epe", "Shifted-test EPE (DARTS)", 3, lambda r: r.test_epe("test_shift")),
+    Column("es_test_shift_epe", "Shifted-test EPE (DARTS-ES)", 3,
+           lambda r: r.es_test_epe("test_shift")),
 )
+ERROR_COLUMNS = frozenset({"test_error_pct", "es_test_error_pct", "one_shot_val_error_pct"})
+EPE_COLUMNS = frozenset({"one_shot_val_epe", "test_epe", "es_test_epe", "test_shift_epe",
+                         "es_test_shift_epe"})
+ES_COLUMNS = frozenset({"es_test_error_pct", "es_test_regret_points", "es_test_epe",
+                        "es_test_shift_epe"})
 STATISTICS = ("mean", "std", "median", "n")
 
 Stats = dict[str, float] | None
@@ -135,14 +147,18 @@ def numeric_cells(key: str, stats: Stats) -> dict[str, Any]:
 
 
 def table_columns(settings: list[Setting]) -> list[Column]:
-    """All columns, without DARTS-ES when no run has an early-stopping genotype and without
-    regret when no run was scored against a tabular benchmark."""
+    """All columns, without DARTS-ES when no run has an early-stopping genotype, without
+    regret when no run was scored against a tabular benchmark, with EPE columns when a run
+    is scored by EPE (disparity) and error columns unless every run is."""
     runs = [r for s in settings for r in s.runs]
     has_es = any(r.es_genotype is not None or r.evaluation_es is not None for r in runs)
     has_regret = any(r.final_test_regret is not None for r in runs)
-    dropped = set()
+    by_epe = [r.score_name == "epe" for r in runs]
+    dropped = set() if any(by_epe) else set(EPE_COLUMNS)
+    if by_epe and all(by_epe):
+        dropped |= ERROR_COLUMNS
     if not has_es:
-        dropped |= {"es_test_error_pct", "es_test_regret_points"}
+        dropped |= ES_COLUMNS
     if not has_regret:
         dropped |= {"test_regret_points", "es_test_regret_points"}
     return [c for c in COLUMNS if c.key not in dropped]
@@ -191,6 +207,11 @@ def run_row(setting: Setting, run: SearchRun) -> dict[str, Any]:
         "parameters_m": csv_number(run.parameters),
         "test_regret_points": csv_number(run.final_test_regret),
         "es_test_regret_points": csv_number(run.es_test_regret),
+        "one_shot_val_epe": csv_number(run.final_val_epe),
+        "test_epe": csv_number(run.test_epe("test")),
+        "test_shift_epe": csv_number(run.test_epe("test_shift")),
+        "es_test_epe": csv_number(run.es_test_epe("test")),
+        "es_test_shift_epe": csv_number(run.es_test_epe("test_shift")),
         "lambda_max_end": csv_number(run.final_lambda_max),
         "lambda_max_mean": csv_number(run.mean_lambda_max),
         "path": str(run.path),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,6 +39,7 @@ from rdarts.errors import ConfigError, GenotypeError, did_you_mean
 from rdarts.schedules import cosine_lr
 
 EVAL_BATCH = 32  # pairs per batch of the one-shot validation pass
+IDENTITY_PRESET = "cpu"  # the augmentation preset whose F = 0 is no augmentation
 
 
 def settings_of(config: Any) -> DisparitySettings:
@@ -53,12 +55,13 @@ def topology_of(channels: int, settings: Any, nodes: int = spaces.NODES) -> Topo
 
 
 def load_pairs(dataset: str, data_dir: str | None, split: str, count: int, seed: int,
-               height: int, width: int) -> StereoSet:
+               height: int | None, width: int | None) -> StereoSet:
     """A split of a stereo dataset (flying shapes are generated, the others read)."""
     if dataset not in DATASETS:
         raise ConfigError(f"unknown disparity dataset {dataset!r}"
                           f"{did_you_mean(dataset, DATASETS)}; known: {', '.join(DATASETS)}")
-    return load_stereo(dataset, data_dir, split, count, seed, height, width)
+    folder = None if data_dir is None else str(Path(data_dir).expanduser())
+    return load_stereo(dataset, folder, split, count, seed, height, width)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ class DisparityDomain:
                                                                             settings.val_pairs)
         train = StereoStream(train_pairs, config.batch_size, config.seed + 1,
                              augment=partial(augment, preset=settings.augment_preset),
-                             factor=settings.augment_scale)
+                             factor=settings.augment_scale,
+                             identity_at_zero=settings.augment_preset == IDENTITY_PRESET)
         val = StereoStream(val_pairs, config.batch_size, config.seed + 3)
 
         def probe(count: int, generator: torch.Generator) -> list[Batch]:

@@ -16,7 +16,11 @@ C * 2^(l-2) channels per node (AutoDispNet: C = 42 gives 84 at 1/8 ... 672 at 1/
 
 The skip of level l is the left view's stem2 (l = 2), its feature cell (l = 3), else the
 reduction cell that entered level l. Predictions are disparities in input pixels at every
-scale; the finest (level 2) is resized to the input size. One genotype per cell type serves
+scale; the finest (level 2) is resized to the input size. The stop-gradient on the previous
+prediction (netdef's) changes gradients, never values: `stop_gradient=False` computes the
+same function with its true gradient, which the alpha-Hessian needs (with the stop-gradient,
+double backward would miss how the detached values depend on alpha, and the operator would
+not even be symmetric). One genotype per cell type serves
 every cell of that type, the siamese feature cell included (it is a `reduce` cell).
 Inputs whose sizes are not multiples of 2^(deepest level) are resized up to the next ones and
 the prediction resized back, its values scaled by the width ratio (AutoDispNet's evaluation).
@@ -125,23 +129,23 @@ class DispNetC(nn.Module):
             self.predict.append(Prediction(prev))
 
     def run(self, left: torch.Tensor, right: torch.Tensor,
-            weights: dict[str, torch.Tensor] | None,
-            genotype: Genotype | None = None) -> DisparityOutput:
+            weights: dict[str, torch.Tensor] | None, genotype: Genotype | None = None,
+            stop_gradient: bool = True) -> DisparityOutput:
         height, width = left.shape[-2:]
         multiple = 2 ** self.topology.deepest
         size = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
         if size != (height, width):
             left, right = (F.interpolate(x, size=size, mode="bilinear", align_corners=False)
                            for x in (left, right))
-        output = self._levels(left - 0.5, right - 0.5, weights, genotype)
+        output = self._levels(left - 0.5, right - 0.5, weights, genotype, stop_gradient)
         disparity = output[-1][1]
         disparity = F.interpolate(disparity, size=(height, width), mode="bilinear",
                                   align_corners=False) * (width / size[1])
         return DisparityOutput(tuple(output), disparity)
 
     def _levels(self, left: torch.Tensor, right: torch.Tensor,
-                weights: dict[str, torch.Tensor] | None,
-                genotype: Genotype | None) -> list[tuple[int, torch.Tensor]]:
+                weights: dict[str, torch.Tensor] | None, genotype: Genotype | None,
+                stop_gradient: bool) -> list[tuple[int, torch.Tensor]]:
         def args(cell_type: str) -> tuple[torch.Tensor | None, CellGenotype | None]:
             if genotype is not None:
                 return None, genotype.cell(cell_type)
@@ -163,8 +167,9 @@ class DispNetC(nn.Module):
         predictions = [(levels[0], self.predict[0](s1))]
         for cell, head, level in zip(self.decoder, self.predict[1:], levels[1:], strict=True):
             skip = skips[level]
-            previous = F.interpolate(predictions[-1][1].detach(), size=skip.shape[-2:],
-                                     mode="bilinear", align_corners=False)
+            coarser = predictions[-1][1]
+            previous = F.interpolate(coarser.detach() if stop_gradient else coarser,
+                                     size=skip.shape[-2:], mode="bilinear", align_corners=False)
             s0, s1 = s1, cell(s0, s1, previous, skip, *args("upsample"))
             predictions.append((level, head(s1)))
         return predictions

@@ -124,6 +124,9 @@ class DisparityTrainConfig:
     dataset: str = _setting("shapes", "shapes (generated flying shapes), flyingthings3d or "
                                       "sintel (--data-dir)")
     data_dir: str | None = _setting(None, "folder with the dataset's files")
+    shift_data_dir: str | None = _setting(None, "Sintel's folder, for the shifted test of a "
+                                                "flyingthings3d training (shapes generate "
+                                                "theirs)")
     eval: str = _setting("test", "test: report test and shifted-test EPE; holdout: the "
                                  "validation EPE only (selection runs)")
     epochs: int = _setting(25, "training epochs")

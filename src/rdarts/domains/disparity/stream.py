@@ -2,12 +2,13 @@
 
 A batch is `Batch(inputs=(left, right), targets=disparity, size=B)`: views (B, 3, H, W) in
 [0, 1] and the left ground truth (B, 1, H, W) in input pixels, NaN where unknown. As for
-images, the pairs are moved to the device once and each batch is an index into them; training
-batches of the weights are augmented for the whole batch at once with the epoch's scaling
-factor F (paper Table 3; F = 0 leaves them unchanged), alpha's and every evaluation batch
-never. Shuffling and augmentation draw from two generators on the device, so the sample order
-is the same whatever F, and `state_dict()` holds both with the permutation and the position:
-a resumed stream yields exactly the batches an uninterrupted one would.
+images, the pairs are moved to the device once and each batch is an index into them; the
+weights' training batches are augmented for the whole batch at once with the epoch's scaling
+factor F (paper Table 3; with the identity-centred cpu preset F = 0 leaves them unchanged,
+with DispNet's it does not), alpha's and every evaluation batch never. Shuffling and
+augmentation draw from two generators on the device, so the sample order is the same whatever
+F, and `state_dict()` holds both with the permutation and the position: a resumed stream
+yields exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ class StereoStream:
     is N // batch_size steps (one batch of all N pairs when N < batch_size)."""
 
     def __init__(self, pairs: StereoSet, batch_size: int, seed: int,
-                 augment: Augment | None = None, factor: float = 0.0) -> None:
+                 augment: Augment | None = None, factor: float = 0.0,
+                 identity_at_zero: bool = True) -> None:
         self.pairs = pairs
         self.device = pairs.left.device
         self.batch_size = min(batch_size, len(pairs))
         self.steps_per_epoch = len(pairs) // self.batch_size
         self.augment = augment
         self.factor = factor  # the augmentation scaling factor in force (the epoch's plan)
+        self.identity_at_zero = identity_at_zero  # F = 0 leaves batches as they are: skip
         self.shuffle = torch.Generator(device=self.device).manual_seed(seed)
         self.augmentation = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.permutation: torch.Tensor | None = None
@@ -54,7 +57,7 @@ class StereoStream:
         start = self.position * self.batch_size
         self.position += 1
         pairs = self.pairs.subset(self.permutation[start:start + self.batch_size])
-        if self.augment is not None and self.factor > 0:
+        if self.augment is not None and (self.factor > 0 or not self.identity_at_zero):
             pairs = self.augment(pairs, self.factor, self.augmentation)
         return stereo_batch(pairs)
 
@@ -96,7 +99,14 @@ class InOrder:
 
 def random_batches(pairs: StereoSet, batch_size: int, count: int,
                    generator: torch.Generator) -> list[Batch]:
-    """`count` batches of random pairs (curvature probes, RS-ws scoring), from `generator`."""
+    """`count` batches of random pairs (curvature probes, RS-ws scoring), from `generator`.
+
+    They run the network without the stop-gradient on the previous prediction: the same
+    loss values, and its true alpha-Hessian (see `network`)."""
     size = min(batch_size, len(pairs))
-    return [stereo_batch(pairs.subset(torch.randperm(len(pairs), generator=generator)[:size]))
-            for _ in range(count)]
+    batches = []
+    for _ in range(count):
+        chosen = pairs.subset(torch.randperm(len(pairs), generator=generator)[:size])
+        batches.append(Batch((chosen.left, chosen.right), chosen.disparity, size,
+                             options={"stop_gradient": False}))
+    return batches

@@ -4,7 +4,9 @@ Section 5; the search network of AutoDispNet, whose sizes the paper does not pub
 One alpha matrix per cell type, shared by all cells of that type: `reduce` serves the siamese
 feature cell and the encoder's reduction cells, `normal` the encoder's normal cells,
 `upsample` the decoder. BN is non-affine. The forward is `(left, right, edge_weights,
-genotype=)`: with a genotype (RS-ws) only its edges and ops run, which equals one-hot weights.
+genotype=, stop_gradient=)`: with a genotype (RS-ws) only its edges and ops run, which equals
+one-hot weights; curvature probes pass `stop_gradient=False` (the same values, the true
+alpha-Hessian).
 """
 
 from __future__ import annotations
@@ -41,5 +43,6 @@ class DisparitySupernet(DispNetC):
 
     def forward(self, left: torch.Tensor, right: torch.Tensor,
                 edge_weights: dict[str, torch.Tensor] | None,
-                genotype: Genotype | None = None) -> DisparityOutput:
-        return self.run(left, right, edge_weights, genotype)
+                genotype: Genotype | None = None,
+                stop_gradient: bool = True) -> DisparityOutput:
+        return self.run(left, right, edge_weights, genotype, stop_gradient)

@@ -20,7 +20,7 @@ import torch
 
 from rdarts.core.genotype import Genotype
 from rdarts.domains.disparity.augment import augment
-from rdarts.domains.disparity.domain import load_pairs, topology_of
+from rdarts.domains.disparity.domain import IDENTITY_PRESET, load_pairs, topology_of
 from rdarts.domains.disparity.loss import epe_sums, multiscale_loss
 from rdarts.domains.disparity.network import DisparityNetwork, count_parameters
 from rdarts.domains.disparity.settings import DisparityTrainConfig
@@ -40,6 +40,28 @@ def epe_key(split: str) -> str:
     return f"{split.replace('-', '_')}_epe"
 
 
+def evaluation_sources(config: DisparityTrainConfig) -> dict[str, tuple[str, str | None, str,
+                                                                        int]]:
+    """split name -> (dataset, data folder, its split, pairs): `val` for eval holdout; else
+    `test` and `test-shift` (flying shapes generate both; FlyingThings3D's shifted test is
+    Sintel, read from `shift_data_dir` when given)."""
+    if config.eval == "holdout":
+        return {"val": (config.dataset, config.data_dir, "val", config.val_pairs)}
+    sources = {"test": (config.dataset, config.data_dir, "test", config.test_pairs)}
+    if config.dataset == "shapes":
+        sources["test-shift"] = ("shapes", None, "test-shift", config.test_pairs)
+    elif config.shift_data_dir is not None:
+        sources["test-shift"] = ("sintel", config.shift_data_dir, "test-shift",
+                                 config.test_pairs)
+    return sources
+
+
+def evaluation_size(config: DisparityTrainConfig, dataset: str) -> tuple[int | None, ...]:
+    """Generated pairs at the training size; real test frames at their own (the network
+    resizes them to a multiple of its coarsest level and its prediction back)."""
+    return (config.height, config.width) if dataset == "shapes" else (None, None)
+
+
 class DisparityTraining:
     """The state of one training (one `state_dict`, exact resume): an `EpochTask`."""
 
@@ -47,17 +69,15 @@ class DisparityTraining:
                  device: torch.device) -> None:
         self.config, self.genotype, self.device = config, genotype, device
         seed_everything(config.seed)
-        load = partial(load_pairs, config.dataset, config.data_dir, seed=config.data_seed,
-                       height=config.height, width=config.width)
-        train = load("train", config.train_pairs).to(device)
-        splits = ("val",) if config.eval == "holdout" else ("test", "test-shift")
-        counts = {"val": config.val_pairs, "test": config.test_pairs,
-                  "test-shift": config.test_pairs}
+        train = load_pairs(config.dataset, config.data_dir, "train", config.train_pairs,
+                           config.data_seed, config.height, config.width).to(device)
         self.splits: dict[str, StereoSet] = {
-            name: load(name, counts[name]).to(device) for name in splits}
+            name: load_pairs(*source, config.data_seed, *evaluation_size(config, source[0]))
+            .to(device) for name, source in evaluation_sources(config).items()}
         self.train_stream = StereoStream(train, config.batch_size, config.seed + 1,
                                          augment=partial(augment, preset=config.augment_preset),
-                                         factor=config.augment_scale)
+                                         factor=config.augment_scale,
+                                         identity_at_zero=config.augment_preset == IDENTITY_PRESET)
         nodes = len(genotype.cell("normal"))
         self.network = DisparityNetwork(genotype, topology_of(config.channels, config,
                                                               nodes)).to(device)
@@ -127,7 +147,8 @@ class DisparityTraining:
         record = {}
         for name, pairs in self.splits.items():
             total, pixels = 0.0, 0.0
-            for batch in InOrder(pairs, max(self.config.batch_size, EVAL_BATCH)):
+            batch_size = EVAL_BATCH if self.config.dataset == "shapes" else self.config.batch_size
+            for batch in InOrder(pairs, batch_size):
                 sums = epe_sums(self.network(*batch.inputs), batch.targets)
                 total += sums["epe_sum"].item()
                 pixels += sums["pixels"].item()
