@@ -16,8 +16,8 @@ distribution (test draws Fashion-MNIST textures from the other pool); test-shift
 Sintel stand-in, uses held-out texture families, another shape family (stars, rings,
 superellipses), disparities up to 40 px at W = 128, blur and lower contrast.
 
-Speed (measured once, one core, OMP_NUM_THREADS=1): 300 samples at 64x128 in 1.2 s
-(about 4 ms a sample; test-shift with its blur 1.5 s).
+Speed (measured, one core, OMP_NUM_THREADS=1, on a 2-core machine under load): 300 samples
+at 64x128 in 2.6-3.4 s (about 10 ms a sample), test-shift with its blur 3.3-3.9 s.
 """
 
 from __future__ import annotations
