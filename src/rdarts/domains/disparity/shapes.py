@@ -16,8 +16,8 @@ distribution (test draws Fashion-MNIST textures from the other pool); test-shift
 Sintel stand-in, uses held-out texture families, another shape family (stars, rings,
 superellipses), disparities up to 40 px at W = 128, blur and lower contrast.
 
-Speed (measured once, one core, OMP_NUM_THREADS=1): 300 samples at 64x128 in 1.2 s
-(about 4 ms a sample; test-shift with its blur 1.5 s).
+Speed (measured, one core, OMP_NUM_THREADS=1, on a 2-core machine under load): 300 samples
+at 64x128 in 2.6-3.4 s (about 10 ms a sample), test-shift with its blur 3.3-3.9 s.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from rdarts.domains.disparity.stereo import StereoSet
 from rdarts.domains.disparity.textures import fashion_mnist_pool, random_texture
 from rdarts.errors import DataError
 
-__all__ = ["SPLITS", "flying_shapes"]
+__all__ = ["SPLITS", "flying_shapes", "render_layers"]
 
 SPLITS = ("train", "val", "test", "test-shift")
 _SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
@@ -164,11 +164,11 @@ def _sample_visible(texture: np.ndarray, layer: np.ndarray, columns: np.ndarray)
     return np.moveaxis(value, -1, 0)
 
 
-def _layer_columns(planes: np.ndarray, x: np.ndarray, scene: _Scene) -> np.ndarray:
+def _layer_columns(planes: np.ndarray, x: np.ndarray, height: int, width: int) -> np.ndarray:
     """u_k(x, y) for right-view positions x (H, W): the layer point that lands on x."""
     a, b, c = (planes[:, i, None, None] for i in range(3))
-    y = np.arange(scene.height, dtype=np.float64)[:, None] - scene.height / 2
-    return (x[None] + a - b * scene.width / 2 + c * y) / (1 - b)
+    y = np.arange(height, dtype=np.float64)[:, None] - height / 2
+    return (x[None] + a - b * width / 2 + c * y) / (1 - b)
 
 
 def _zbuffer(covered: np.ndarray, disparity: np.ndarray) -> np.ndarray:
@@ -181,10 +181,11 @@ def _take(stack: np.ndarray, layer: np.ndarray) -> np.ndarray:
     return np.take_along_axis(stack, layer.reshape((1,) + (1,) * extra + layer.shape), 0)[0]
 
 
-def _render(rng: np.random.Generator, scene: _Scene) -> dict[str, np.ndarray]:
-    h, w, margin = scene.height, scene.width, scene.margin
-    grid_width = w + 2 * margin
-    u = np.arange(grid_width, dtype=np.float32)[None, :] - margin
+def _draw_layers(rng: np.random.Generator, scene: _Scene):
+    """Random textures (L, 3, H, Wg), soft masks (L, H, Wg) and planes (L, 3) of one scene,
+    background first."""
+    h, grid_width = scene.height, scene.width + 2 * scene.margin
+    u = np.arange(grid_width, dtype=np.float32)[None, :] - scene.margin
     y = np.arange(h, dtype=np.float32)[:, None]
     shapes = _SHIFTED_SHAPES if scene.shifted else _IN_DOMAIN_SHAPES
     layers = int(rng.integers(2, 7))
@@ -196,18 +197,32 @@ def _render(rng: np.random.Generator, scene: _Scene) -> dict[str, np.ndarray]:
         masks.append(_mask(rng, kind, scene, u, y))
         planes.append(_plane(rng, *scene.layer_disparity, 0.05, scene))
         textures.append(random_texture(rng, scene.pool, scene.shifted, h, grid_width))
-    mask, plane, texture = np.stack(masks), np.array(planes), np.stack(textures)
+    return np.stack(textures), np.stack(masks), np.array(planes, dtype=np.float64)
 
+
+def render_layers(
+    texture: np.ndarray, mask: np.ndarray, plane: np.ndarray, margin: int
+) -> dict[str, np.ndarray]:
+    """Render planar layers into an exact stereo pair.
+
+    texture (L, 3, H, W + 2 margin) and mask (L, H, W + 2 margin; covered where >= 0.5) live
+    on the left view's grid u = -margin .. W + margin - 1; plane (L, 3) holds (a, b, c) of
+    d = a + b (u - W/2) + c (y - H/2). Layer 0 should cover everything (the background).
+    Returns left, right (3, H, W), disparity, disparity_right (H, W) and noc (H, W) bool.
+    """
+    h, w = mask.shape[1], mask.shape[2] - 2 * margin
     x = np.broadcast_to(np.arange(w, dtype=np.float64), (h, w))
-    # left view: layer k at pixel x is its texture column x itself
+    y = np.arange(h, dtype=np.float64)[:, None]
     a, b, c = (plane[:, i, None, None] for i in range(3))
-    d_left = a + b * (x - w / 2) + c * (y.astype(np.float64) - h / 2)  # (L, H, W)
+
+    # left view: layer k at pixel x is its grid column x itself
+    d_left = a + b * (x - w / 2) + c * (y - h / 2)  # (L, H, W)
     visible = _zbuffer(mask[:, :, margin : margin + w] >= 0.5, d_left)
     left = _take(texture[..., margin : margin + w], visible)
     disparity = _take(d_left, visible)
 
     # right view: each layer sampled at the exact preimage of the pixel
-    columns = _layer_columns(plane, x, scene)
+    columns = _layer_columns(plane, x, h, w)
     covered = _sample_rows(mask, columns + margin) >= 0.5
     visible_right = _zbuffer(covered, columns - x)
     disparity_right = _take(columns - x, visible_right)
@@ -215,7 +230,7 @@ def _render(rng: np.random.Generator, scene: _Scene) -> dict[str, np.ndarray]:
 
     # occlusion: does a closer layer cover the left pixel's match x - d in the right view?
     target = x - disparity
-    columns = _layer_columns(plane, target, scene)
+    columns = _layer_columns(plane, target, h, w)
     covered = _sample_rows(mask, columns + margin) >= 0.5
     other = np.arange(len(plane))[:, None, None] != visible[None]
     occluded = (covered & other & (columns - target > disparity + 1e-6)).any(0)
@@ -254,7 +269,7 @@ def _scene(split: str, height: int, width: int, max_disparity: float | None) -> 
 
 def _sample(seed: int, split: str, index: int, scene: _Scene) -> dict[str, np.ndarray]:
     rng = np.random.Generator(np.random.PCG64([seed, _SPLIT_CODES[split], index]))
-    sample = _render(rng, scene)
+    sample = render_layers(*_draw_layers(rng, scene), scene.margin)
     views = [sample["left"], sample["right"]]
     if scene.shifted:
         views = _shift_photometry(rng, views)
