@@ -127,6 +127,9 @@ def _train(args: argparse.Namespace) -> int:
     errors += "  ".join(f"{name} perplexity: {result[f'{name}_perplexity']:.2f}"
                         for name in ("val", "test")
                         if result.get(f"{name}_perplexity") is not None)
+    errors += "  ".join(f"{key[:-4].replace('_', '-')} EPE: {value:.3f}"
+                        for key, value in result.items()
+                        if key.endswith("_epe") and value is not None)
     print(f"{errors}  parameters: {result['parameters'] / 1e6:.3f}M")
     print(f"run directory: {outcome.run_dir}")
     return 0

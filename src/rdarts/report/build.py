@@ -135,13 +135,15 @@ def _number(value: Any, decimals: int = 2) -> str:
 
 
 def _runs_section(settings: list[Setting]) -> Section:
+    by_epe = all(r.score_name == "epe" for s in settings for r in s.runs)  # disparity
+    test = ("test_epe", "test EPE", 3) if by_epe else ("test_error_pct", "test error %", 2)
     rows = [[row["run"], str(row["seed"]), row["method"],
              row["architecture"] or "-", str(row["es_return_epoch"]) or "-",
-             _number(row["test_error_pct"]), _number(row["test_regret_points"]),
+             _number(row[test[0]], test[2]), _number(row["test_regret_points"]),
              _number(row["es_test_regret_points"]), _number(row["lambda_max_end"], 3)]
             for row in run_rows(settings)]
     header = ["run", "seed", "method", "table architecture", "ES return epoch",
-              "test error %", "test regret (points)", "DARTS-ES regret (points)",
+              test[1], "test regret (points)", "DARTS-ES regret (points)",
               "lambda_max (end)"]
     return Section("Runs", "Every search run: what it returned and how good it is; all columns "
                    "(genotype, score, sources, paths) are in [runs.csv](runs.csv).",

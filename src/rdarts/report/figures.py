@@ -43,11 +43,16 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
         return None
     figure = new_figure(7.5, 6.5)
     lambda_axes, error_axes = figure.subplots(2, 1, sharex=True)
+    by_epe = all(r.score_name == "epe" for s in settings for r in s.runs)  # disparity
+
+    def one_shot(run: SearchRun) -> dict[int, float]:
+        return run.series("val_epe") if by_epe else run.one_shot_val_error
+
     marked = False
     for index, setting in enumerate(settings):
         color = setting_color(index)
         for axes, logged in ((lambda_axes, [r.series("lambda_max") for r in setting.runs]),
-                             (error_axes, [r.one_shot_val_error for r in setting.runs])):
+                             (error_axes, [one_shot(r) for r in setting.runs])):
             series = [s for s in logged if s]
             if not series:
                 continue
@@ -71,7 +76,8 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     lambda_axes.set_title("Dominant Hessian eigenvalue during the search (mean \u00b1 std over "
                           "seeds)", fontsize="medium")
     legend_below(figure)
-    error_axes.set_ylabel("one-shot validation error (%)")
+    error_axes.set_ylabel("one-shot validation EPE (px)" if by_epe
+                          else "one-shot validation error (%)")
     error_axes.set_xlabel("epoch")
     error_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (lambda_axes, error_axes):

@@ -129,8 +129,8 @@ class DisparityTrainConfig:
                                                 "theirs)")
     eval: str = _setting("test", "test: report test and shifted-test EPE; holdout: the "
                                  "validation EPE only (selection runs)")
-    epochs: int = _setting(25, "training epochs")
-    batch_size: int = _setting(8, "minibatch size")
+    epochs: int = _setting(55, "training epochs (55 x 21,818 pairs / 4: about 300k iterations)")
+    batch_size: int = _setting(4, "minibatch size")
     lr: float = _setting(1e-4, "Adam learning rate, cosine-annealed every step")
     lr_min: float = _setting(0.0, "final learning rate")
     weight_decay: float = _setting(4e-4, "L2 factor (DispNet's 4e-4)")
