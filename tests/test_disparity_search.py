@@ -133,6 +133,9 @@ def test_train_hessian_and_report_of_a_disparity_run(searched, capsys):
     assert "EPE" in capsys.readouterr().out
     assert main(["hessian", str(searched)]) == 0
     assert json.loads(capsys.readouterr().out)["lambda_max"] > 0
+    assert main(["discretize", str(searched)]) == 0
+    record = json.loads(capsys.readouterr().out)  # a rise of the EPE is the drop
+    assert record["drop"] == pytest.approx(record["discretized_epe"] - record["one_shot_epe"])
     out = job.parent / "report"
     build_report([job], out)
     with open(out / "table_search.csv") as handle:
