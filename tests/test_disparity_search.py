@@ -56,13 +56,13 @@ def test_search_logs_epe_lambda_max_and_the_three_cells_every_epoch(searched):
 
 
 def test_a_killed_search_resumes_exactly(tmp_path, monkeypatch):
-    config = _smoke(epochs=3)
+    config = _smoke()  # 2 epochs: killed between the last metrics line and its checkpoint
     reference = run_search(config, tmp_path / "reference", quiet=True)
     real_save = RunDir.save_checkpoint
 
     def save_then_die(self, state):
         if state["epoch"] == 2:
-            raise KeyboardInterrupt  # stands in for the kill after epoch 1's line
+            raise KeyboardInterrupt  # stands in for the kill
         real_save(self, state)
 
     monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
