@@ -58,11 +58,11 @@ def test_language_runs_are_reported_in_perplexity(tmp_path: Path) -> None:
     text = (tmp_path / "report" / "report.md").read_text()
     assert "| Test perplexity (DARTS) |" in text and "One-shot val. perplexity (end)" in text
     assert "Test error %" not in text
-    table = {r["setting"]: r for r in _rows(tmp_path / "report" / "table_search_perplexity.csv")}
+    table = {r["setting"]: r for r in _rows(tmp_path / "report" / "table_search.csv")}
     assert float(table["wd=5e-07"]["test_perplexity_median"]) == 197.0
     assert float(table["wd=1.5e-06"]["one_shot_val_perplexity_mean"]) == 710.0
     assert float(table["wd=4.5e-06"]["lambda_max_median"]) == 0.01
-    assert not (tmp_path / "report" / "table_search.csv").exists()
+    assert not list((tmp_path / "report").glob("table_search_*.csv"))  # one metric, one table
 
 
 def test_strength_figure_and_table_follow_the_l2_grid(tmp_path: Path) -> None:
@@ -91,9 +91,9 @@ def test_a_report_of_images_and_language_has_one_table_per_metric(tmp_path: Path
            {"status": "completed", "test_accuracy": 0.9, "parameters": 1000})
     build_report([sweep, tmp_path / "image"], tmp_path / "report")
     out = tmp_path / "report"
-    images = _rows(out / "table_search.csv")
-    assert len(images) == 1 and float(images[0]["test_error_pct_mean"]) == 10.0
     assert len(_rows(out / "table_search_perplexity.csv")) == 3
+    images = _rows(out / "table_search.csv")  # accuracy first
+    assert len(images) == 1 and float(images[0]["test_error_pct_mean"]) == 10.0
     runs = {r["run"]: r for r in _rows(out / "runs.csv")}
     assert runs["job"]["test_error_pct"] == "10.0" and runs["job"]["test_perplexity"] == ""
     assert float(runs["wd-4.5e-06_seed0"]["test_perplexity"]) == 185.0

@@ -101,7 +101,8 @@ def test_shipped_sweeps_load_and_expand():
     counts = {name: len(expand(load_sweep(name))) for name in shipped_sweeps()}
     assert counts == {"fig5_l2": 60, "table1": 36, "table2_fig4_drop_path": 48, "table5": 72,
                       "tiny": 2, "s5_regret": 9, "s5_rdarts": 6, "cpu_pilot": 2,
-                      "fig16_cpu": 8, "fig16_ptb": 16}
+                      "fig16_cpu": 8, "fig16_ptb": 16, "table3_cpu": 12, "table4_cpu": 8,
+                      "table3": 6, "table4": 4}
 
     table1 = expand(load_sweep("table1"))
     assert table1[0].name == "s1_cifar10_seed0" and table1[-1].name == "s4_svhn_seed2"

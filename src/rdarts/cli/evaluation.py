@@ -48,9 +48,10 @@ def add_parser(commands: Commands) -> None:
     train.add_argument("--preset", choices=train_preset_names(),
                        help="paper-c10 (36 channels, 20 cells), paper-c100, paper-svhn (16, 8); "
                             "quick: a CPU-sized short retraining (image); paper, cpu, smoke "
-                            "(language)")
+                            "(language, disparity)")
     train.add_argument("--domain", choices=domain_names(), default="image",
-                       help="the genotype's domain: image or language (default: image)")
+                       help="the genotype's domain: image, language or disparity (default: "
+                            "image)")
     train.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--overwrite", action="store_true", help="discard the run in --out")
@@ -126,6 +127,9 @@ def _train(args: argparse.Namespace) -> int:
     errors += "  ".join(f"{name} perplexity: {result[f'{name}_perplexity']:.2f}"
                         for name in ("val", "test")
                         if result.get(f"{name}_perplexity") is not None)
+    errors += "  ".join(f"{key[:-4].replace('_', '-')} EPE: {value:.3f}"
+                        for key, value in result.items()
+                        if key.endswith("_epe") and value is not None)
     print(f"{errors}  parameters: {result['parameters'] / 1e6:.3f}M")
     print(f"run directory: {outcome.run_dir}")
     return 0

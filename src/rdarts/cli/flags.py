@@ -30,8 +30,9 @@ from rdarts.search.config import SearchConfig
 Commands = argparse._SubParsersAction
 
 HELP = {
-    "domain": "the task: image (S1-S5, DARTS space) or language (DARTS' recurrent cells on "
-              "PTB-format text; its own settings below)",
+    "domain": "the task: image (S1-S5, DARTS space), language (DARTS' recurrent cells on "
+              "PTB-format text) or disparity (S6, AutoDispNet-C on stereo pairs); the latter "
+              "two have their own settings below",
     "method": "darts, darts-es (early stopping on lambda_max), darts-ada (adaptive "
               "regularisation with rollback) or rs-ws (random search with weight sharing)",
     "es_preset": "DARTS-ES rule: paper (smooth over 5 epochs, stop when "
@@ -41,7 +42,8 @@ HELP = {
     "es_threshold": "override: stop when the earlier/later ratio falls below this",
     "es_burn_in": "override: never return an epoch before this one",
     "es_simulate": "record the early-stopping decision but keep searching",
-    "ada_regularizer": "DARTS-ADA adapts l2 (the weight decay, paper) or drop_path",
+    "ada_regularizer": "DARTS-ADA adapts l2 (the weight decay, paper), drop_path (image) or "
+                       "augment (disparity: the augmentation scaling factor)",
     "ada_eta": "DARTS-ADA: factor on the regulariser at each rollback",
     "ada_max": "DARTS-ADA: the largest regulariser value",
     "rs_samples": "RS-ws: random architectures scored after supernet training",
@@ -51,17 +53,19 @@ HELP = {
     "regret_table": "S5 tabular benchmark for the test regret of every epoch's genotype: auto "
                     "(the shipped table, on S5 with its dataset), none, or a table file",
     "rs_top": "RS-ws: best architectures re-scored on the whole validation split",
-    "space": "search space: darts, s1, s2, s3, s4, s5, or a YAML file",
+    "space": "search space: darts, s1, s2, s3, s4, s5 (image), darts-rnn... (language), s6 "
+             "(disparity), or a YAML file",
     "nodes": "intermediate nodes per cell",
     "dataset": "fashion-mnist (embedded subset), cifar10, cifar100, svhn or imagefolder:PATH; "
-               "language: auto (ptb with --data-dir, else kjv), kjv (embedded), ptb",
+               "language: auto (ptb with --data-dir, else kjv), kjv (embedded), ptb; "
+               "disparity: shapes (generated), flyingthings3d, sintel",
     "data_dir": "folder with the dataset's files (fashion-mnist: the IDX files of the full set)",
     "download": "download the dataset into --data-dir when it is missing (needs internet)",
     "max_train_images": "use only the first K images of the official training set",
     "train_portion": "share of the training set for the weights; alpha gets the rest",
     "epochs": "search epochs",
     "layers": "cells in the search network",
-    "channels": "initial channels C",
+    "channels": "initial channels C (disparity: the base width)",
     "batch_size": "minibatch size for weights and alpha",
     "order": "1: first-order DARTS; 2: second-order (the paper's setting)",
     "second_order": "how the second-order term is computed: finite-difference (paper) or exact "

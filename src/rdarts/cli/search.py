@@ -24,7 +24,7 @@ from rdarts.errors import RdartsError
 from rdarts.search.config import SearchConfig, preset_names, train_preset_names
 
 # R-DARTS's regularisers, named as DARTS-ADA's; `dp` (the first spelling) is still accepted.
-REGULARIZER_CHOICES = ("l2", "drop_path", "dp")
+REGULARIZER_CHOICES = ("l2", "drop_path", "dp", "augment")
 
 
 def add_parser(commands: Commands) -> None:
@@ -39,7 +39,8 @@ def add_parser(commands: Commands) -> None:
     search.add_argument("--preset", choices=preset_names(),
                         help="paper: the paper's search settings; tiny: a CPU-sized smoke run; "
                              "cpu: the CPU-scale study (image: S1-S4 at 5 cells; language: "
-                             "about 15 minutes on 2 cores); smoke: tests (language)")
+                             "about 15 minutes on 2 cores; disparity: S6 on flying shapes); "
+                             "smoke: tests (language, disparity)")
     search.add_argument("--config", help="YAML file of settings (keys as the flags below)")
     search.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its checkpoint")
@@ -68,9 +69,10 @@ def add_parser(commands: Commands) -> None:
         selection.add_argument("--config", help="YAML file of search settings")
         if name == "r-darts":
             selection.add_argument("--regularizer", choices=REGULARIZER_CHOICES, default="l2",
-                                   metavar="{l2,drop_path}",
+                                   metavar="{l2,drop_path,augment}",
                                    help="the regulariser R-DARTS varies, named as in "
-                                        "--ada-regularizer (dp: drop_path)")
+                                        "--ada-regularizer (dp: drop_path; augment: the "
+                                        "disparity domain's augmentation scaling factor)")
             selection.add_argument("--values", type=float, nargs="+",
                                    help="the strengths to try, each once (default: the "
                                         "paper's four)")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 DOMAINS: dict[str, str] = {
     "image": "rdarts.domains.image.domain:IMAGE",
     "language": "rdarts.domains.language.domain:LANGUAGE",
+    "disparity": "rdarts.domains.disparity.domain:DISPARITY",
 }
 DEFAULT_DOMAIN = "image"
 
@@ -27,6 +28,7 @@ DEFAULT_DOMAIN = "image"
 # `TRAIN_PRESETS`. The image settings are SearchConfig's and TrainConfig's.
 DOMAIN_SETTINGS: dict[str, str] = {
     "language": "rdarts.domains.language.settings:LanguageSettings",
+    "disparity": "rdarts.domains.disparity.settings:DisparitySettings",
 }
 
 

@@ -31,8 +31,9 @@ from rdarts.report.figures import (
     lambda_test_points,
     pearson,
 )
+from rdarts.report.labels import format_value
 from rdarts.report.metric import common_metric
-from rdarts.report.records import SearchRun, SelectionRun, TrainingRun, format_value
+from rdarts.report.records import SearchRun, SelectionRun, TrainingRun
 from rdarts.report.regret import random_baselines
 from rdarts.report.runfigures import run_sections
 from rdarts.report.strength import strength_rows
@@ -109,12 +110,12 @@ def _table_sources(sources: list[tuple[str, str | None]], what: str) -> str:
                    for name, labels in tables.items())
 
 
-def _table_section(settings: list[Setting], columns: list[Column]) -> Section:
+def _table_section(settings: list[Setting], columns: list[Column], csv_name: str) -> Section:
     body = markdown_table(["setting", "seeds", *[c.header for c in columns]],
                           markdown_rows(settings, columns))
     body += ("\n\nValues are mean +- std (median) over seeds (population std); '-' where no run "
              "of the setting has the value. Regrets are in percentage points. CSV (mean, std, "
-             f"median and n columns): [{_search_csv(settings)}]({_search_csv(settings)}); "
+             f"median and n columns): [{csv_name}]({csv_name}); "
              "every run: [runs.csv](runs.csv).")
     body += _table_sources([(s.label, r.test_source) for s in settings for r in s.runs],
                            "Test errors and parameters of the runs")
@@ -130,10 +131,10 @@ def _table_section(settings: list[Setting], columns: list[Column]) -> Section:
                    f"{metric.label} and lambda_max at the end of the search, per setting.", body)
 
 
-def _search_csv(settings: list[Setting]) -> str:
-    """table_search.csv; table_search_<score>.csv for a report's non-accuracy metrics."""
-    score = settings_metric(settings).score
-    return "table_search.csv" if score == "accuracy" else f"table_search_{score}.csv"
+def _csv_name(stem: str, index: int, score: str) -> str:
+    """<stem>.csv for a report's first metric; <stem>_<score>.csv for the others (a report of
+    image and language runs has one table per metric)."""
+    return f"{stem}.csv" if index == 0 else f"{stem}_{score}.csv"
 
 
 def _number(value: Any, decimals: int = 2) -> str:
@@ -162,13 +163,11 @@ def _test_cell(row: dict[str, Any], run: SearchRun) -> str:
     return _number(row[run.metric.csv_key("test")], run.metric.decimals)
 
 
-def _selection_section(selections: list[SelectionRun]) -> Section:
+def _selection_section(selections: list[SelectionRun], name: str) -> Section:
     metric = common_metric([r.metric for r in selections])
     headers = ["setting", "runs", *[header for _, header, _ in selection_columns(metric)],
                "chosen"]
     body = markdown_table(headers, selection_markdown_rows(selections))
-    name = "table_selection.csv" if metric.score == "accuracy" \
-        else f"table_selection_{metric.score}.csv"
     body += ("\n\nValues are mean +- std (median) over the selection runs of a setting (their "
              "seeds); regrets in percentage points. CSV (mean, std, median and n columns): "
              f"[{name}]({name}).")
@@ -231,10 +230,11 @@ def _tables(settings: list[Setting], runs: Runs, out: Path,
         tables.append(write_csv(out / "runs.csv", run_rows(settings)))
         sections.append(_settings_section(settings))
         entries = {entry["label"]: entry for entry in summary["settings"]}
-        for group in metric_groups(settings):
+        for index, group in enumerate(metric_groups(settings)):
             columns = table_columns(group)
-            tables.append(write_csv(out / _search_csv(group), table_rows(group, columns)))
-            sections.append(_table_section(group, columns))
+            name = _csv_name("table_search", index, settings_metric(group).score)
+            tables.append(write_csv(out / name, table_rows(group, columns)))
+            sections.append(_table_section(group, columns, name))
             for setting, stats in zip(group, setting_statistics(group, columns), strict=True):
                 entries[setting.label]["table"] = stats
         sections.append(_runs_section(settings))
@@ -243,16 +243,15 @@ def _tables(settings: list[Setting], runs: Runs, out: Path,
             tables.append(write_csv(out / "table_strength.csv", strength))
     if runs.selections:
         summary["selections"] = []
-        for group in metric_groups(runs.selections):
+        for index, group in enumerate(metric_groups(runs.selections)):
             metric = group[0].metric
-            name = "table_selection.csv" if metric.score == "accuracy" \
-                else f"table_selection_{metric.score}.csv"
+            name = _csv_name("table_selection", index, metric.score)
             tables.append(write_csv(out / name, selection_rows(group)))
             summary["selections"] += [
                 {"path": str(r.path), "setting": r.setting, "seed": r.seed, "chosen": r.chosen,
                  metric.csv_key("test"): r.test_value, metric.csv_key("val"): r.val_value,
                  "test_regret_points": r.test_regret} for r in group]
-            sections.append(_selection_section(group))
+            sections.append(_selection_section(group, name))
     return sections, tables
 
 

@@ -4,13 +4,15 @@ A genotype dict holds, per cell type, `<cell>`: the kept (op, source) pairs in n
 `<cell>_concat`: the states concatenated into the output. Nothing here is tied to the names
 normal/reduce or to two input states: a cell's inputs are the states before its first
 concatenated one (min(concat); 2, DARTS's c_{k-2} and c_{k-1}, when the genotype does not
-say), and its edges per node follow from the pairs and the nodes concat spans (2 otherwise).
+say), and its edges per node follow from the pairs and the nodes concat spans (2 otherwise),
+unless the caller knows them (`keeps`: the upsampling cell of S6 keeps 4, 2 and 2).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,23 +68,31 @@ def state_name(source: int, inputs: int = DEFAULT_INPUTS) -> str:
     return f"c_{{k-{inputs - source}}}" if 0 <= source < inputs else str(source - inputs)
 
 
-def cell_edges(genotype: dict[str, Any], cell_type: str) -> list[tuple[str, int, int]]:
-    """(op, source state, target node) for every kept edge, in genotype order
-    (`edges_per_node` consecutive pairs per node)."""
+Keeps = Sequence[int] | None  # kept edges per node, when the domain's layout says
+
+
+def cell_edges(genotype: dict[str, Any], cell_type: str,
+               keeps: Keeps = None) -> list[tuple[str, int, int]]:
+    """(op, source state, target node) for every kept edge, in genotype order: `keeps[i]`
+    consecutive pairs for node i when given (and they add up), else `edges_per_node` each."""
     pairs = genotype.get(cell_type) or []
-    per_node = edges_per_node(genotype, cell_type)
-    return [(str(op), int(source), index // per_node)
-            for index, (op, source) in enumerate(pairs)]
+    if keeps is not None and sum(keeps) == len(pairs):
+        targets = [node for node, keep in enumerate(keeps) for _ in range(keep)]
+    else:
+        per_node = edges_per_node(genotype, cell_type)
+        targets = [index // per_node for index in range(len(pairs))]
+    return [(str(op), int(source), target)
+            for (op, source), target in zip(pairs, targets, strict=True)]
 
 
 def _input_names(inputs: int) -> list[str]:
     return [state_name(source, inputs) for source in range(inputs)]
 
 
-def cell_dot(genotype: dict[str, Any], cell_type: str) -> str:
+def cell_dot(genotype: dict[str, Any], cell_type: str, keeps: Keeps = None) -> str:
     """The cell as a graphviz digraph: inputs, intermediate nodes, labelled op edges, and every
     intermediate node into the output c_{k}."""
-    edges = cell_edges(genotype, cell_type)
+    edges = cell_edges(genotype, cell_type, keeps)
     inputs = cell_inputs(genotype, cell_type)
     nodes = max((target for *_, target in edges), default=-1) + 1
     lines = [f"digraph {cell_type} {{", "  rankdir=LR;",
@@ -138,9 +148,10 @@ def _arrow(axes: Any, start: tuple[float, float], end: tuple[float, float], rad:
                   bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})
 
 
-def draw_cell(genotype: dict[str, Any], cell_type: str, path: Path) -> Path:
+def draw_cell(genotype: dict[str, Any], cell_type: str, path: Path,
+              keeps: Keeps = None) -> Path:
     """The cell drawn with matplotlib (the fallback when graphviz is not installed)."""
-    edges = cell_edges(genotype, cell_type)
+    edges = cell_edges(genotype, cell_type, keeps)
     inputs = cell_inputs(genotype, cell_type)
     nodes = max((target for *_, target in edges), default=-1) + 1
     positions = _node_positions(inputs, nodes)
@@ -166,10 +177,11 @@ def draw_cell(genotype: dict[str, Any], cell_type: str, path: Path) -> Path:
     return save(figure, path)
 
 
-def write_cell(genotype: dict[str, Any], cell_type: str, out: Path, stem: str) -> list[Path]:
+def write_cell(genotype: dict[str, Any], cell_type: str, out: Path, stem: str,
+               keeps: Keeps = None) -> list[Path]:
     """cells_<run>_<cell>.png via graphviz (plus its .dot source) or the matplotlib drawing."""
     png = out / f"{stem}.png"
     if shutil.which("dot"):
         source = out / f"{stem}.dot"
-        return [source, render_dot(cell_dot(genotype, cell_type), source, png)]
-    return [draw_cell(genotype, cell_type, png)]
+        return [source, render_dot(cell_dot(genotype, cell_type, keeps), source, png)]
+    return [draw_cell(genotype, cell_type, png, keeps)]

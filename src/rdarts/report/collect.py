@@ -26,7 +26,8 @@ from typing import Any
 
 from rdarts.errors import RdartsError
 from rdarts.report.benchmark import Benchmarks
-from rdarts.report.records import SearchRun, SelectionRun, TrainingRun, candidate_labels
+from rdarts.report.labels import candidate_labels
+from rdarts.report.records import SearchRun, SelectionRun, TrainingRun
 from rdarts.runs.rundir import RunDir
 
 

@@ -54,7 +54,7 @@ class Metric:
 KNOWN = {
     "accuracy": Metric("accuracy", "error %", "error_pct", 2),
     "perplexity": Metric("perplexity", "perplexity", "perplexity", 1),
-    "epe": Metric("epe", "EPE (px)", "epe", 3),
+    "epe": Metric("epe", "EPE", "epe", 3),  # in input pixels
 }
 
 

@@ -9,7 +9,6 @@ parameter count from the table, and says so (`test_source`).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from rdarts.domains.base import TabularBenchmark
 from rdarts.domains.registry import get_domain
 from rdarts.errors import RdartsError
 from rdarts.report.benchmark import table_entry
+from rdarts.report.labels import candidate_labels
 from rdarts.report.metric import Metric, metric_for
 from rdarts.runs.rundir import RESUMABLE_CHANGES
 from rdarts.search.registry import METHODS
@@ -50,12 +50,15 @@ class TrainingRun:
     def value(self) -> float | None:
         """The final value of its metric (error %, perplexity, EPE) on the test set (eval:
         test), else on the held-out part (holdout)."""
-        result = self.result or {}
         for split in ("test", "val"):
-            found = self.metric.value(result, split)
+            found = self.value_on(split)
             if found is not None:
                 return found
         return None
+
+    def value_on(self, split: str) -> float | None:
+        """Its metric on one split (test, val; test_shift: disparity's shifted test set)."""
+        return self.metric.value(self.result or {}, split)
 
     @property
     def parameters(self) -> float | None:
@@ -255,6 +258,15 @@ class SearchRun:
             return self.test_value
         return self._table_value(self.es_genotype)
 
+    def split_value(self, split: str, early_stopping: bool = False) -> float | None:
+        """The found (or DARTS-ES) genotype's trained value on another test split (disparity's
+        shifted test set, test_shift); the DARTS one when both genotypes agree."""
+        if early_stopping and self.evaluation_es is not None:
+            return self.evaluation_es.value_on(split)
+        if early_stopping and self.es_genotype != self.genotype:
+            return None
+        return None if self.evaluation is None else self.evaluation.value_on(split)
+
     @property
     def parameters(self) -> float | None:
         """Parameters (millions) of the evaluated network, else of the table's network."""
@@ -372,26 +384,3 @@ def _score_name(result: dict[str, Any] | None, config: dict[str, Any]) -> str | 
 def finite(value: Any) -> bool:
     """Whether `value` is a real, finite number (not a bool, None, NaN or a string)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def format_value(value: Any) -> str:
-    """A configuration value as names, labels and tables show it (lower-case booleans, compact
-    JSON)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
-def candidate_labels(candidates: Any) -> dict[str, str]:
-    """{candidate: 'drop_path=0.2'}: the settings a selection's candidate differs in from the
-    others (its own name when they differ in nothing)."""
-    configs = {n: c for n, c in candidates.items() if isinstance(c, dict)} \
-        if isinstance(candidates, dict) else {}
-    keys = dict.fromkeys(k for c in configs.values() for k in c)
-    differing = [k for k in keys if len({format_value(c.get(k)) for c in configs.values()}) > 1]
-    return {name: ",".join(f"{k}={format_value(c.get(k))}" for k in differing) or name
-            for name, c in configs.items()}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rdarts.domains.registry import get_domain
+from rdarts.errors import RdartsError
 from rdarts.report.alpha import plot_alpha
 from rdarts.report.cells import cell_types, write_cell
 from rdarts.report.records import SearchRun
@@ -45,6 +47,20 @@ def run_cell_types(run: SearchRun) -> list[str]:
     return list(dict.fromkeys([*logged, *cell_types(run.genotype or {})]))
 
 
+def cell_keeps(run: SearchRun, cell_type: str) -> list[int] | None:
+    """Kept edges per node of a cell type, as the run's domain lays it out (None when the
+    domain or the cell type is unknown: the drawing then infers them)."""
+    try:
+        layouts = get_domain(run.config.get("domain")).layouts
+    except RdartsError:
+        return None
+    layout = next((layout for layout in layouts if layout.name == cell_type), None)
+    concat = (run.genotype or {}).get(f"{cell_type}_concat")
+    if layout is None or not isinstance(concat, list) or not concat:
+        return None
+    return list(layout.keeps(len(concat)))
+
+
 def _image(path: Path) -> str:
     return f"![{path.stem}]({path.name})"
 
@@ -61,7 +77,8 @@ def _draw(run: SearchRun, out: Path) -> tuple[Drawn, list[str]]:
         if path:
             drawn["alpha"].append((cell_type, path))
         if run.genotype and run.genotype.get(cell_type):
-            files = write_cell(run.genotype, cell_type, out, f"cells_{run.name}_{cell_type}")
+            files = write_cell(run.genotype, cell_type, out, f"cells_{run.name}_{cell_type}",
+                               cell_keeps(run, cell_type))
             drawn["cells"].append((cell_type, files[-1]))
             drawn["files"] += [(cell_type, f) for f in files[:-1]]
     missing = []

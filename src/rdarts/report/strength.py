@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from rdarts.report.records import SearchRun, finite, format_value
+from rdarts.report.labels import format_value
+from rdarts.report.records import SearchRun, finite
 from rdarts.report.style import legend_below, new_figure, save, setting_color, setting_marker
 from rdarts.report.tables import LABEL_SHORT, Setting, metric_groups
 

@@ -22,8 +22,9 @@ import numpy as np
 
 from rdarts.report.benchmark import table_entry
 from rdarts.report.collect import unique_names
+from rdarts.report.labels import format_value
 from rdarts.report.metric import Metric, common_metric
-from rdarts.report.records import SearchRun, SelectionRun, format_value
+from rdarts.report.records import SearchRun, SelectionRun
 from rdarts.search.registry import setting_applies
 
 LABEL_FIRST = ("space", "dataset", "method")  # shown as bare values in setting labels
@@ -97,6 +98,10 @@ def search_columns(metric: Metric) -> tuple[Column, ...]:
                lambda r: r.test_value),
         Column(metric.csv_key("es_test"), metric.header("Test") + " (DARTS-ES)",
                metric.decimals, lambda r: r.es_test_value),
+        Column(metric.csv_key("test_shift"), metric.header("Shifted-test") + " (DARTS)",
+               metric.decimals, lambda r: r.split_value("test_shift")),
+        Column(metric.csv_key("es_test_shift"), metric.header("Shifted-test") + " (DARTS-ES)",
+               metric.decimals, lambda r: r.split_value("test_shift", early_stopping=True)),
         Column(metric.csv_key("one_shot_val"), metric.header("One-shot val.") + " (end)",
                metric.decimals, lambda r: r.final_one_shot),
         Column("parameters_m", "Params (M)", 3, lambda r: r.parameters),
@@ -148,13 +153,13 @@ def settings_metric(settings: list[Setting]) -> Metric:
 
 
 def metric_groups(items: list[Any]) -> list[list[Any]]:
-    """Settings (or selection runs) grouped by metric, in order: one table per metric, since a
-    report may hold image runs (error %) beside language runs (perplexity)."""
+    """Settings (or selection runs) grouped by metric, by score name: one table per metric,
+    since a report may hold image runs (error %) beside language runs (perplexity)."""
     groups: dict[str, list[Any]] = {}
     for item in items:
         metric = item.runs[0].metric if isinstance(item, Setting) else item.metric
         groups.setdefault(metric.score, []).append(item)
-    return list(groups.values())
+    return [groups[score] for score in sorted(groups)]  # accuracy (images) first
 
 
 def table_columns(settings: list[Setting]) -> list[Column]:
@@ -165,8 +170,11 @@ def table_columns(settings: list[Setting]) -> list[Column]:
     has_es = any(r.es_genotype is not None or r.evaluation_es is not None for r in runs)
     has_regret = any(r.final_test_regret is not None for r in runs)
     dropped = set()
+    if not any(r.split_value("test_shift") is not None for r in runs):  # disparity only
+        dropped |= {metric.csv_key("test_shift"), metric.csv_key("es_test_shift")}
     if not has_es:
-        dropped |= {metric.csv_key("es_test"), "es_test_regret_points"}
+        dropped |= {metric.csv_key("es_test"), metric.csv_key("es_test_shift"),
+                    "es_test_regret_points"}
     if not has_regret:
         dropped |= {"test_regret_points", "es_test_regret_points"}
     return [c for c in search_columns(metric) if c.key not in dropped]
@@ -212,6 +220,8 @@ def run_row(setting: Setting, run: SearchRun) -> dict[str, Any]:
         run.metric.csv_key("test"): csv_number(run.test_value),
         "test_error_source": run.test_source or "",
         run.metric.csv_key("es_test"): csv_number(run.es_test_value),
+        **({run.metric.csv_key("test_shift"): csv_number(run.split_value("test_shift"))}
+           if run.split_value("test_shift") is not None else {}),
         "parameters_m": csv_number(run.parameters),
         "test_regret_points": csv_number(run.final_test_regret),
         "es_test_regret_points": csv_number(run.es_test_regret),

@@ -61,7 +61,8 @@ def run_discretization(path: str, *, epochs: list[int] | None = None, all_saved:
         if not chosen:
             raise RdartsError(f"{run_dir.path} has no saved epochs (search with --save-every)")
     records = []
-    score = search.domain.score.name  # accuracy; perplexity for language (a rise is the drop)
+    score = search.domain.score.name  # accuracy; perplexity, EPE: a rise is the drop
+    worse = 1.0 if search.domain.score.higher_is_better else -1.0
     for epoch in chosen:
         state = run_dir.load_checkpoint(map_location=search.device, epoch=epoch)
         load_task_state(search, state, run_dir.path)
@@ -72,7 +73,7 @@ def run_discretization(path: str, *, epochs: list[int] | None = None, all_saved:
             "epoch": state["epoch"] - 1,
             f"one_shot_{score}": continuous[f"val_{score}"],
             f"discretized_{score}": discrete[f"val_{score}"],
-            "drop": continuous[f"val_{score}"] - discrete[f"val_{score}"],
+            "drop": worse * (continuous[f"val_{score}"] - discrete[f"val_{score}"]),
             "one_shot_loss": continuous["val_loss"],
             "discretized_loss": discrete["val_loss"],
             "genotype": genotype.to_dict(),

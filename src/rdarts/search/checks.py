@@ -18,7 +18,7 @@ SECOND_ORDER_METHODS = ("finite-difference", "exact")
 CUTOUT_SCHEDULES = ("linear", "constant")
 HESSIAN_MODES = ("train", "eval")
 METHODS = ("darts", "darts-es", "darts-ada", "rs-ws")
-ADA_REGULARIZERS = ("l2", "drop_path")
+ADA_REGULARIZERS = ("l2", "drop_path", "augment")  # each domain says which of them it has
 EVAL_MODES = ("test", "holdout", "both")
 
 

@@ -68,7 +68,7 @@ class SearchConfig:
     es_threshold: float | None = None
     es_burn_in: int | None = None
     es_simulate: bool = False  # record the ES decision but keep searching (DARTS and ES at once)
-    ada_regularizer: str = "l2"  # DARTS-ADA adapts l2 (weight_decay) or drop_path
+    ada_regularizer: str = "l2"  # DARTS-ADA adapts l2 (weight_decay), drop_path or augment
     ada_eta: float = 10.0  # factor applied to the regulariser at each rollback
     ada_max: float | None = None  # R_max; default 3e-2 for l2 (the paper), 0.6 for drop_path
     rs_samples: int = 1000  # RS-ws: random architectures scored after supernet training
@@ -270,6 +270,22 @@ def _gather_domain_settings(values: dict[str, Any], own: DomainSettings | None
         raise ConfigError(f"unknown {own.domain} settings: {', '.join(unknown)}")
     given = normalise_keys(given, f"{own.domain} settings", own.cls)
     return {**values, "domain_settings": dataclasses.asdict(own.cls(**given))}
+
+
+def setting_value(config: SearchConfig, name: str) -> Any:
+    """A search setting by name, whether the core's (weight_decay) or the domain's own
+    (augment_scale, in `domain_settings`): what a regulariser names as its setting."""
+    if name in config.domain_settings:
+        return config.domain_settings[name]
+    return getattr(config, name)
+
+
+def with_setting(config: SearchConfig, name: str, value: Any) -> SearchConfig:
+    """`config` with one setting changed, the core's or the domain's own."""
+    if name in config.domain_settings:
+        return dataclasses.replace(config,
+                                   domain_settings={**config.domain_settings, name: value})
+    return dataclasses.replace(config, **{name: value})
 
 
 def preset_names() -> list[str]:

@@ -25,7 +25,7 @@ from rdarts.domains.registry import get_domain
 from rdarts.errors import DivergenceError
 from rdarts.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from rdarts.search import probe
-from rdarts.search.config import SearchConfig
+from rdarts.search.config import SearchConfig, setting_value
 
 Step = Callable[[Batch, Batch | None, EpochPlan], Any]  # (train, val, plan) -> outputs
 
@@ -168,7 +168,7 @@ class Search:
         for regularizer in self.domain.regularizers.values():
             if regularizer.setting != "weight_decay":
                 values[regularizer.setting] = self.raised.get(
-                    regularizer.setting, getattr(self.config, regularizer.setting))
+                    regularizer.setting, setting_value(self.config, regularizer.setting))
         return values
 
     def set_regularization(self, **values: float) -> None:

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rdarts.domains.base import Regularizer
 from rdarts.domains.registry import get_domain
 from rdarts.errors import ConfigError
-from rdarts.search.config import SearchConfig
+from rdarts.search.config import SearchConfig, setting_value
 from rdarts.search.methods import Darts, DartsAda, DartsEs
 from rdarts.search.random_ws import RandomSearchWS
 from rdarts.search.stopping import EarlyStopping, StoppingRule, rule_from_options
-
-ADA_SETTINGS = {"l2": "weight_decay", "drop_path": "drop_path"}
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,22 @@ def _check_period(config: SearchConfig) -> None:
             f"pass --hessian-every {period} (got {config.hessian_every})")
 
 
+def _ada_regularizer(config: SearchConfig) -> Regularizer:
+    """The domain's regulariser DARTS-ADA adapts (`--ada-regularizer`, by its name)."""
+    regularizers = get_domain(config.domain).regularizers
+    if config.ada_regularizer not in regularizers:
+        raise ConfigError(f"DARTS-ADA cannot adapt {config.ada_regularizer} in the "
+                          f"{config.domain} domain; it has {', '.join(regularizers)}")
+    return regularizers[config.ada_regularizer]
+
+
 def _check_ada(config: SearchConfig) -> None:
     _check_period(config)
-    if config.ada_regularizer == "drop_path" and config.drop_path <= 0:
-        raise ConfigError("DARTS-ADA on drop_path needs a starting --drop-path > 0")
+    setting = _ada_regularizer(config).setting
+    if setting != "weight_decay" and setting_value(config, setting) <= 0:
+        flag = "--" + setting.replace("_", "-")
+        raise ConfigError(f"DARTS-ADA on {config.ada_regularizer} needs a starting {flag} > 0 "
+                          "(it multiplies the value at each rollback)")
 
 
 def _no_check(config: SearchConfig) -> None:
@@ -59,13 +70,10 @@ def _no_check(config: SearchConfig) -> None:
 
 
 def _ada(config: SearchConfig) -> DartsAda:
-    setting = ADA_SETTINGS[config.ada_regularizer]
-    regularizers = {r.setting: r for r in get_domain(config.domain).regularizers.values()}
-    if setting not in regularizers:
-        raise ConfigError(f"DARTS-ADA cannot adapt {config.ada_regularizer} in the "
-                          f"{config.domain} domain")
-    r_max = regularizers[setting].r_max if config.ada_max is None else config.ada_max
-    return DartsAda(EarlyStopping(stopping_rule(config)), setting, config.ada_regularizer,
+    regularizer = _ada_regularizer(config)
+    r_max = regularizer.r_max if config.ada_max is None else config.ada_max
+    return DartsAda(EarlyStopping(stopping_rule(config)), regularizer.setting,
+                    config.ada_regularizer,
                     config.ada_eta, r_max)
 
 

@@ -29,15 +29,24 @@ from rdarts.experiments.executors import Executor, Job, LocalExecutor
 from rdarts.runs.atomic import atomic_write_json, atomic_write_text, check_out
 from rdarts.runs.records import SelectionResult
 from rdarts.runs.rundir import RunDir, with_added_settings
-from rdarts.search.config import SearchConfig, TrainConfig, from_dict, train_from_dict
+from rdarts.search.config import (
+    SearchConfig,
+    TrainConfig,
+    from_dict,
+    train_from_dict,
+    with_setting,
+)
 
-# The four strengths R-DARTS tries by default (the paper's), per regulariser. The names are
-# DARTS-ADA's (`--ada-regularizer l2|drop_path`); `dp`, R-DARTS's first spelling, stays an
-# alias. SHORT_NAMES label candidates and the protocol as the paper does: R-DARTS(DP).
-RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "drop_path": (0.0, 0.2, 0.4, 0.6)}
-RDARTS_SETTINGS = {"l2": "weight_decay", "drop_path": "drop_path"}
+# The four strengths R-DARTS tries by default (the paper's), per regulariser; a domain may
+# bring its own (`Regularizer.grid`: the augmentation scaling factors of disparity). The
+# names are DARTS-ADA's (`--ada-regularizer l2|drop_path|augment`); `dp`, R-DARTS's first
+# spelling, stays an alias. SHORT_NAMES label candidates and the protocol as the paper does:
+# R-DARTS(DP).
+RDARTS_VALUES = {"l2": (3e-4, 9e-4, 27e-4, 81e-4), "drop_path": (0.0, 0.2, 0.4, 0.6),
+                 "augment": ()}
+RDARTS_SETTINGS = {"l2": "weight_decay", "drop_path": "drop_path", "augment": "augment_scale"}
 REGULARIZER_ALIASES = {"dp": "drop_path"}
-SHORT_NAMES = {"l2": "l2", "drop_path": "dp"}
+SHORT_NAMES = {"l2": "l2", "drop_path": "dp", "augment": "aug"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,8 @@ def rdarts_regularizer(name: str) -> str:
     """The canonical name of an R-DARTS regulariser (`dp` is `drop_path`)."""
     canonical = REGULARIZER_ALIASES.get(name, name)
     if canonical not in RDARTS_VALUES:
-        raise ConfigError(f"unknown regulariser {name!r}; known: l2, drop_path (alias dp)")
+        raise ConfigError(f"unknown regulariser {name!r}; known: l2, drop_path (alias dp), "
+                          "augment")
     return canonical
 
 
@@ -78,7 +88,8 @@ def check_rdarts_values(regularizer: str, values: Sequence[float] | None,
 
 def rdarts_candidates(base: SearchConfig, regularizer: str,
                       values: tuple[float, ...] | None = None) -> list[Candidate]:
-    """R-DARTS: the same search with K regularisation strengths (L2 factor or drop path)."""
+    """R-DARTS: the same search with K regularisation strengths (L2 factor, drop path or the
+    augmentation scaling factor)."""
     regularizer = rdarts_regularizer(regularizer)
     key = RDARTS_SETTINGS[regularizer]
     if values is None:
@@ -89,7 +100,7 @@ def rdarts_candidates(base: SearchConfig, regularizer: str,
         values = grids[key] or RDARTS_VALUES[regularizer]
     check_rdarts_values(regularizer, values)
     return [Candidate(name=f"{SHORT_NAMES[regularizer]}-{value:g}",
-                      search=dataclasses.replace(base, **{key: value}), setting={key: value})
+                      search=with_setting(base, key, value), setting={key: value})
             for value in values]
 
 
