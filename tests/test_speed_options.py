@@ -105,7 +105,7 @@ def _lambda_max(search: Search) -> float:
 # ---- channels_last ------------------------------------------------------------------------
 def test_channels_last_puts_the_supernet_and_every_batch_in_that_format():
     search = _search(channels_last=True)
-    convs = [p for p in search.supernet.parameters() if p.dim() == 4 and p.shape[1] > 1]
+    convs = [p for p in search.supernet.parameters() if p.dim() == 4 and min(p.shape[1:]) > 1]
     assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
     batches = [search.data.train.next(), search.data.val.next(), *search.curvature_batches(1),
                *search.data.evaluation()]
@@ -268,6 +268,28 @@ def test_amp_runs_the_weight_step_in_bf16_and_leaves_first_order_and_lambda_max_
     got, expected = (hypergradient.first_order(s.objective, s.architecture.parameters_list(),
                                                val, plan.forward) for s in (search, default))
     assert torch.equal(_flat(got), _flat(expected))
+
+
+def test_training_channels_last_on_the_cpu_is_that_format_and_the_same_step():
+    from rdarts.core.genotype import sample_genotype
+    from rdarts.domains.image.spaces import get_space
+    from rdarts.domains.image.training import Training
+    from rdarts.search.config import resolve_train
+
+    genotype = sample_genotype(get_space("s3", 2), torch.Generator().manual_seed(0))
+    losses = []
+    for channels_last in (False, True):
+        config = resolve_train("quick", overrides={"epochs": 1, "device": "cpu", "layers": 3,
+                                                   "max_train_images": 64,
+                                                   "channels_last": channels_last})
+        torch.manual_seed(0)
+        training = Training(config, genotype, random_dataset(64, size=16), torch.device("cpu"))
+        convs = [p for p in training.network.parameters() if p.dim() == 4 and min(p.shape[1:]) > 1]
+        assert all(p.is_contiguous(memory_format=torch.channels_last) == channels_last
+                   for p in convs)
+        images, labels = training.train_stream.next()
+        losses.append(training.step(images, labels, 0.0)[0].item())
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
 # ---- where the options apply --------------------------------------------------------------
