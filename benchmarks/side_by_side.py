@@ -12,6 +12,10 @@ faster), the peak memory of each and every run's foreign share.
 
     python benchmarks/side_by_side.py [--against b4614d5] [--settings a,b] [--rounds 3]
 
+A speed variant (`second_order_channels_last`, ... in step_harness.SPEED_VARIANTS) runs in
+this checkout and its baseline (`second_order`) in REV, so the ratio is what the option and
+the code since REV gain together; `--against HEAD` gives the option's own gain.
+
 The paper's own code was measured against b4614d5 on 2026-12-01 (docs/benchmarks.md); with
 the default REV the output also gives `paper_code_ratio_estimate` = ratio x (paper's code /
 b4614d5 from that table): an estimate through that table, not a measurement.
@@ -28,6 +32,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from step_harness import BASELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REV = "b4614d5"
@@ -114,7 +120,8 @@ def compare(args: argparse.Namespace) -> dict:
             for round_index in range(args.rounds):  # alternate, starting side by round
                 order = ("this", "against") if round_index % 2 == 0 else ("against", "this")
                 for side in order:
-                    runs[side].append(measure(trees[side], setting, variant, args))
+                    timed = variant if side == "this" else BASELINE.get(variant, variant)
+                    runs[side].append(measure(trees[side], setting, timed, args))
             report["results"][f"{setting}/{variant}"] = summarise(runs, setting, variant, args)
             print(f"{setting} {variant}: {report['results'][f'{setting}/{variant}']['ratio']}x",
                   file=sys.stderr, flush=True)
@@ -134,7 +141,7 @@ def summarise(runs: dict[str, list[dict]], setting: str, variant: str,
                                      for side, rs in runs.items()},
                "over_limit_runs": sum(bool(r.get("over_limit")) for rs in runs.values()
                                       for r in rs)}
-    paper = PAPER_OVER_B4614D5.get((setting, variant))
+    paper = PAPER_OVER_B4614D5.get((setting, BASELINE.get(variant, variant)))
     if paper is not None and args.against == DEFAULT_REV:
         summary["paper_code_ratio_estimate"] = round(ratio * paper, 3)
     return summary

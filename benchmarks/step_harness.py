@@ -17,11 +17,35 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-VARIANTS = {
+BASE_VARIANTS = {
     "first_order": {"order": 1},
     "second_order": {"order": 2, "second_order": "finite-difference"},
     "second_order_exact": {"order": 2, "second_order": "exact"},
 }
+# The search's speed options (tests/test_speed_options.py states each one's tolerance);
+# "fast": the options within fp32 rounding together, "fast_bf16" adds bf16 autocast.
+OPTIONS = {
+    "channels_last": {"channels_last": True},
+    "fused": {"mixed_sum": "fused"},
+    "lean": {"lean_unroll": True},
+    "bf16": {"amp": True},
+    "fast": {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True},
+    "fast_bf16": {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True,
+                  "amp": True},
+}
+SPEED_VARIANTS = {
+    **{f"first_order_{name}": ("first_order", OPTIONS[name])
+       for name in ("channels_last", "fused", "bf16", "fast", "fast_bf16")},
+    **{f"second_order_{name}": ("second_order", OPTIONS[name]) for name in OPTIONS},
+    **{f"second_order_exact_{name}": ("second_order_exact", OPTIONS[name])
+       for name in ("channels_last", "fused", "lean", "fast")},
+}
+VARIANTS = {**BASE_VARIANTS,
+            **{name: {**BASE_VARIANTS[base], **options}
+               for name, (base, options) in SPEED_VARIANTS.items()}}
+# What a speed variant is timed against in a tree without the options (benchmarks/
+# side_by_side.py): the same order with the default settings.
+BASELINE = {name: base for name, (base, _) in SPEED_VARIANTS.items()}
 
 
 def time_search_steps(search: Any, iterations: int, digits: int = 4) -> dict[str, Any]:
@@ -33,6 +57,7 @@ def time_search_steps(search: Any, iterations: int, digits: int = 4) -> dict[str
     plan = search.plan()
     search.prepare_epoch(plan)
     seconds = []
+    first = 0.0
     for i in range(iterations + 1):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -44,10 +69,13 @@ def time_search_steps(search: Any, iterations: int, digits: int = 4) -> dict[str
             torch.cuda.synchronize(device)
         if i > 0:  # the first iteration warms up allocators and kernels
             seconds.append(time.perf_counter() - start)
+        else:
+            first = time.perf_counter() - start
     peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"median_seconds": round(statistics.median(seconds), digits),
-            "seconds": [round(s, digits) for s in seconds], "peak_memory_mb": round(peak_mb, 1),
+            "seconds": [round(s, digits) for s in seconds],
+            "warmup_seconds": round(first, digits), "peak_memory_mb": round(peak_mb, 1),
             "device": str(device), "threads": torch.get_num_threads()}
 
 
@@ -60,7 +88,8 @@ def main(script: str, description: str, measure: Measure, settings: str, iterati
     and one JSON object on stdout; as a child (`--child`), one measurement."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--settings", default=settings)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(BASE_VARIANTS),
+                        help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--iterations", type=int, default=iterations)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", nargs=2, metavar=("SETTING", "VARIANT"),

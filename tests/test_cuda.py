@@ -35,12 +35,18 @@ def _to(batch: Batch, device: str) -> Batch:
                  batch.size)
 
 
+# The speed options within fp32 rounding (tests/test_speed_options.py), each on both devices.
+SPEED_OPTIONS = [{}, {"channels_last": True}, {"mixed_sum": "fused"}, {"lean_unroll": True},
+                 {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True}]
+
+
+@pytest.mark.parametrize("option", SPEED_OPTIONS, ids=lambda o: "-".join(o) or "default")
 @pytest.mark.parametrize(("order", "second_order"),
                          [(1, "finite-difference"), (2, "finite-difference"), (2, "exact")])
-def test_an_architecture_step_on_cuda_equals_the_cpu_step(order, second_order):
+def test_an_architecture_step_on_cuda_equals_the_cpu_step(order, second_order, option):
     """Same weights, alpha and batches on both devices (the streams' generators differ by
     device, so the CPU's batches are copied over); one arch step then one weight step."""
-    cpu, cuda = (_search(device, order=order, second_order=second_order)
+    cpu, cuda = (_search(device, order=order, second_order=second_order, **option)
                  for device in ("cpu", "cuda"))
     plan = cpu.plan()
     for search in (cpu, cuda):
@@ -53,14 +59,31 @@ def test_an_architecture_step_on_cuda_equals_the_cpu_step(order, second_order):
                           _flat(cuda.architecture.parameters_list()), rtol=1e-3, atol=1e-6)
 
 
-def test_lambda_max_on_cuda_equals_the_cpu_value_within_one_percent():
+@pytest.mark.parametrize("option", SPEED_OPTIONS[:3], ids=lambda o: "-".join(o) or "default")
+def test_lambda_max_on_cuda_equals_the_cpu_value_within_one_percent(option):
     values = []
     for device in ("cpu", "cuda"):
-        search = _search(device)
+        search = _search(device, **option)
         batches = search.curvature_batches(1)
         with probe.hessian_operator(search, batches) as operator:
             values.append(lanczos_extremes(operator.matvec, operator.n).lambda_max)
     assert values[1] == pytest.approx(values[0], rel=1e-2)
+
+
+def test_amp_on_cuda_keeps_the_finite_difference_in_fp32_and_the_direction():
+    """bf16 autocast on CUDA as on the CPU (tests/test_speed_options.py): the weight step's
+    logits in bf16, the hypergradient within cosine 0.9 of fp32 at the same state."""
+    results = []
+    for amp in (False, True):
+        search = _search("cuda", amp=amp)
+        plan = search.plan()
+        search.prepare_epoch(plan)
+        train, val = search.data.train.next(), search.data.val.next()
+        alpha = search.architecture.parameters_list()
+        results.append(torch.cat([g.flatten() for g in
+                                  search._second_order(alpha, train, val, plan)]))
+        assert (search.weight_step(train, plan).dtype == torch.bfloat16) == amp
+    assert torch.nn.functional.cosine_similarity(results[1], results[0], dim=0) > 0.9
 
 
 def test_a_training_step_on_cuda_equals_the_cpu_step():

@@ -22,6 +22,7 @@ from rdarts.search.checks import (
     EVAL_MODES,
     HESSIAN_MODES,
     METHODS,
+    MIXED_SUMS,
     SECOND_ORDER_METHODS,
 )
 from rdarts.search.config import SearchConfig
@@ -98,6 +99,15 @@ HELP = {
     "save_every": "also keep checkpoints/epoch-NNNN.pt every K epochs; 0: only the latest",
     "seed": "random seed",
     "device": "auto, cpu, cuda or cuda:N",
+    "channels_last": "images: the search supernet and its batches in channels_last memory "
+                     "format, on CPU and CUDA (equal within fp32 rounding)",
+    "mixed_sum": "images: loop (a mixed edge sums its weighted ops in Python, DARTS' code) or "
+                 "fused (one multiply-add per op; equal within fp32 rounding)",
+    "lean_unroll": "second order: the virtual step and the +-eps shifts as foreach ops over "
+                   "all weights, one scratch copy of the BN buffers per hypergradient "
+                   "(bitwise equal)",
+    "amp": "bf16 autocast for the weight step and the finite-difference virtual step; the "
+           "+-eps passes, the validation step and lambda_max stay fp32",
 }
 
 
@@ -121,7 +131,7 @@ TRAIN_HELP = {
     "auxiliary_weight": "weight of the auxiliary loss",
     "drop_path": "maximum drop-path probability on non-identity ops, ramped from 0",
     "cutout_prob": "probability of Cutout per image",
-    "channels_last": "channels_last memory format on CUDA",
+    "channels_last": "channels_last memory format (CPU and CUDA)",
     "amp": "bf16 autocast on CUDA",
 }
 
@@ -138,6 +148,7 @@ CHOICES: dict[str, Sequence[Any]] = {
     "es_preset": ("paper", "reference"),
     "ada_regularizer": ADA_REGULARIZERS,
     "order": (1, 2),
+    "mixed_sum": MIXED_SUMS,
 }
 
 

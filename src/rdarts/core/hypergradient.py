@@ -27,6 +27,17 @@ this is the exact gradient of the clipped step, checked against autograd.)
 Every network evaluation is the domain's objective (a `functional_call` on the one supernet
 with other weights and scratch BN buffers): no model copies, no side effects, and no knowledge
 of what a batch holds.
+
+Two execution options change how, not what, is computed. `lean`: the virtual step and the
++-eps shifts as foreach ops over all weights at once (the same IEEE operations per element,
+so bitwise equal), new leaves as aliases rather than copies, and one scratch copy of the BN
+buffers for all passes of a hypergradient instead of one per pass: in training mode batch
+norm normalises by the batch's statistics and only writes the running ones, so passes that
+share the scratch copy compute exactly what separate copies compute (and the search's own
+statistics are untouched either way). `autocast` (finite difference only): the virtual step's
+training pass under autocast at that dtype (bf16); w' moves by xi times its gradient, so a
+relative error of bf16's 2^-8 in that gradient barely moves w', while the +-eps passes, whose
+difference is divided by 2 eps, and the validation pass stay in fp32.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from typing import Any
 
 import torch
 
-from rdarts.core.objective import Objective, Tensors
+from rdarts.core.objective import Objective, Tensors, scratch_buffers
 
 Batch = Any  # a domain's batch (rdarts.domains.base.Batch); only the objective looks inside
 
@@ -73,11 +84,14 @@ def clipped_direction(grads: list[torch.Tensor], v: list[torch.Tensor],
 
 
 def unrolled_weights(w: Tensors, grad_w: Tensors, momentum_buffers: Tensors, xi: float,
-                     momentum: float, weight_decay: float) -> Tensors:
+                     momentum: float, weight_decay: float, lean: bool = False) -> Tensors:
     """w' = w - xi * (momentum * m + grad_w L_train + wd * w): one virtual SGD step (spec 3).
 
     `momentum_buffers` may lack entries (first step): their m is 0, as in torch's SGD.
+    `lean`: the same operations as foreach ops over all weights (bitwise equal).
     """
+    if lean:
+        return _unrolled_foreach(w, grad_w, momentum_buffers, xi, momentum, weight_decay)
     w_prime = {}
     for name, w_i in w.items():
         direction = grad_w[name] + weight_decay * w_i
@@ -86,6 +100,45 @@ def unrolled_weights(w: Tensors, grad_w: Tensors, momentum_buffers: Tensors, xi:
             direction = direction + momentum * m
         w_prime[name] = w_i - xi * direction
     return w_prime
+
+
+def _unrolled_foreach(w: Tensors, grad_w: Tensors, momentum_buffers: Tensors, xi: float,
+                      momentum: float, weight_decay: float) -> Tensors:
+    names = list(w)
+    w_list = [w[n] for n in names]
+    direction = list(torch._foreach_add([grad_w[n] for n in names],
+                                        torch._foreach_mul(w_list, weight_decay)))
+    with_m = [i for i, n in enumerate(names) if n in momentum_buffers]
+    if with_m:
+        moved = torch._foreach_add([direction[i] for i in with_m], torch._foreach_mul(
+            [momentum_buffers[names[i]] for i in with_m], momentum))
+        for i, d in zip(with_m, moved, strict=True):
+            direction[i] = d
+    return dict(zip(names, torch._foreach_sub(w_list, torch._foreach_mul(direction, xi)),
+                    strict=True))
+
+
+def _shifted(w: Tensors, v: list[torch.Tensor], step: torch.Tensor, lean: bool) -> Tensors:
+    """w + step * v (step = +-eps, a 0-d tensor); `lean`: as two foreach ops."""
+    if lean:
+        return dict(zip(w, torch._foreach_add(list(w.values()), torch._foreach_mul(v, step)),
+                        strict=True))
+    return {name: w_i + step * v_i for (name, w_i), v_i in zip(w.items(), v, strict=True)}
+
+
+def _leaves(w: Tensors, lean: bool) -> Tensors:
+    """Leaves to differentiate at w: copies of w, or (`lean`) aliases of its storage (nothing
+    writes into them, so the values are the same)."""
+    if lean:
+        return {name: w_i.detach().requires_grad_(True) for name, w_i in w.items()}
+    return {name: w_i.detach().clone().requires_grad_(True) for name, w_i in w.items()}
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None
+              ) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 @contextlib.contextmanager
@@ -101,11 +154,12 @@ def _replayed_randomness(device: torch.device) -> Iterator[None]:
 
 
 def _val_step_at_unrolled(objective: Objective, alpha: list[torch.Tensor], w_prime: Tensors,
-                          val_batch: Batch, forward: Mapping[str, Any] | None
+                          val_batch: Batch, forward: Mapping[str, Any] | None,
+                          buffers: Tensors | None = None
                           ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """grad_alpha L_val(w', alpha) and v = grad_w' L_val(w', alpha)."""
     w_prime = {name: t.detach().requires_grad_(True) for name, t in w_prime.items()}
-    loss = objective(w_prime, alpha, val_batch, forward=forward)
+    loss = objective(w_prime, alpha, val_batch, buffers, forward)
     grads = torch.autograd.grad(loss, [*alpha, *w_prime.values()])
     return list(grads[: len(alpha)]), list(grads[len(alpha):])
 
@@ -114,33 +168,37 @@ def second_order_finite_difference(
     objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
     forward: Mapping[str, Any] | None = None, r: float = 0.01, grad_clip: float | None = None,
+    lean: bool = False, autocast: torch.dtype | None = None,
 ) -> list[torch.Tensor]:
     """The paper's second-order alpha gradient with the central difference
 
         grad^2_{alpha,w} L_train . v ~ [grad_alpha L_train(w+) - grad_alpha L_train(w-)] / (2 eps),
 
     w+- = w +- eps v, eps = r / ||v|| (DARTS Eq. 8; note the parentheses around 2 eps); with
-    `grad_clip`, the clipped step's vector u instead of v (module docstring).
+    `grad_clip`, the clipped step's vector u instead of v (module docstring). `lean` and
+    `autocast`: the execution options of the module docstring.
     """
     w = {name: p.detach() for name, p in objective.weights().items()}
-    w_leaf = {name: w_i.clone().requires_grad_(True) for name, w_i in w.items()}
-    train_loss = objective(w_leaf, [a.detach() for a in alpha], train_batch, forward=forward)
+    buffers = scratch_buffers(objective.model) if lean else None
+    device = alpha[0].device
+    w_leaf = _leaves(w, lean)
+    with _autocast(device, autocast):
+        train_loss = objective(w_leaf, [a.detach() for a in alpha], train_batch, buffers,
+                               forward)
     grads = list(torch.autograd.grad(train_loss, list(w_leaf.values())))
     step, _ = clipped_direction(grads, grads, grad_clip)
     w_prime = unrolled_weights(w, dict(zip(w, step, strict=True)), momentum_buffers, xi,
-                               momentum, weight_decay)
-    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward)
+                               momentum, weight_decay, lean)
+    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward, buffers)
     _, v = clipped_direction(grads, v, grad_clip)
 
     eps = r / torch.cat([t.flatten() for t in v]).norm()
     grad_plus, grad_minus = [], []
-    device = alpha[0].device
     for sign, out in ((1.0, grad_plus), (-1.0, grad_minus)):
-        w_shifted = {name: w_i + sign * eps * v_i for (name, w_i), v_i in zip(w.items(), v,
-                                                                            strict=True)}
+        w_shifted = _shifted(w, v, sign * eps, lean)
         context = _replayed_randomness(device) if sign > 0 else contextlib.nullcontext()
         with context:
-            loss = objective(w_shifted, alpha, train_batch, forward=forward)
+            loss = objective(w_shifted, alpha, train_batch, buffers, forward)
             out.extend(torch.autograd.grad(loss, alpha))
     return [g - xi * (gp - gm) / (2 * eps)
             for g, gp, gm in zip(g_val, grad_plus, grad_minus, strict=True)]
@@ -150,6 +208,7 @@ def second_order_exact(
     objective: Objective, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch, *,
     xi: float, momentum_buffers: Tensors, momentum: float, weight_decay: float,
     forward: Mapping[str, Any] | None = None, grad_clip: float | None = None,
+    lean: bool = False,
 ) -> list[torch.Tensor]:
     """The same gradient with the mixed term computed exactly by double backward:
 
@@ -157,17 +216,19 @@ def second_order_exact(
 
     The graph of grad_w L_train (needed for w' anyway) is kept and differentiated once more;
     with `grad_clip` the clip factor c is part of that graph, grad_alpha < c grad_w, v >.
+    `lean` as in the module docstring (no autocast: the virtual step's graph is also the
+    mixed term's).
     """
-    w = {name: p.detach().clone().requires_grad_(True)
-         for name, p in objective.weights().items()}
-    train_loss = objective(w, alpha, train_batch, forward=forward)
+    w = _leaves(dict(objective.weights()), lean)
+    buffers = scratch_buffers(objective.model) if lean else None
+    train_loss = objective(w, alpha, train_batch, buffers, forward)
     grad_w = list(torch.autograd.grad(train_loss, list(w.values()), create_graph=True))
     if grad_clip is not None:
         grad_w = [clip_coefficient(grad_w, grad_clip) * g for g in grad_w]
     w_prime = unrolled_weights({n: t.detach() for n, t in w.items()},
                                {n: g.detach() for n, g in zip(w, grad_w, strict=True)},
-                               momentum_buffers, xi, momentum, weight_decay)
-    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward)
+                               momentum_buffers, xi, momentum, weight_decay, lean)
+    g_val, v = _val_step_at_unrolled(objective, alpha, w_prime, val_batch, forward, buffers)
     inner = sum((g * v_i).sum() for g, v_i in zip(grad_w, v, strict=True))
     mixed = torch.autograd.grad(inner, alpha, allow_unused=True)
     return [g - xi * (torch.zeros_like(g) if m is None else m)

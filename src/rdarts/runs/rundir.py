@@ -326,7 +326,9 @@ RESUMABLE_CHANGES = frozenset({"device", "data_dir", "download", "save_every", "
 # Settings added after runs were first recorded, with the value every older run had: a
 # config.yaml without them is the same run as one with these values.
 ADDED_SETTINGS: dict[str, Any] = {"domain": "image", "virtual_step_clip": False,
-                                   "domain_settings": {}, "gradient_check_every": 0}
+                                   "domain_settings": {}, "gradient_check_every": 0,
+                                   "channels_last": False, "mixed_sum": "loop",
+                                   "lean_unroll": False, "amp": False}
 
 
 def with_added_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ HESSIAN_MODES = ("train", "eval")
 METHODS = ("darts", "darts-es", "darts-ada", "rs-ws")
 ADA_REGULARIZERS = ("l2", "drop_path", "augment")  # each domain says which of them it has
 EVAL_MODES = ("test", "holdout", "both")
+MIXED_SUMS = ("loop", "fused")
 
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding, which the data pipelines use, takes [0, 2**32)
@@ -113,6 +114,8 @@ def _check_range(config: SearchConfig) -> None:
          f"ada_max must be > 0, got {config.ada_max}"),
         (config.device in ("auto", "cpu") or config.device.startswith("cuda"),
          f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
+        (config.mixed_sum in MIXED_SUMS,
+         f"mixed_sum must be one of {', '.join(MIXED_SUMS)}, got {config.mixed_sum!r}"),
     ]
     _raise_first(checks)
     _check_stopping(config)

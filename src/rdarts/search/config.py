@@ -78,6 +78,12 @@ class SearchConfig:
     regret_table: str = "auto"  # S5 table for per-epoch test regret: auto, none, or a file
     seed: int = 0
     device: str = "auto"
+    # Speed options, off by default (the paper's computation); each equals it within the
+    # tolerance its test states (docs/architecture.md, "Speed options").
+    channels_last: bool = False  # supernet and batches in channels_last format (images)
+    mixed_sum: str = "loop"  # loop | fused: a mixed edge's weighted sum in fewer ops (images)
+    lean_unroll: bool = False  # second order: foreach virtual step, one BN scratch copy
+    amp: bool = False  # bf16 autocast: weight step and finite-difference virtual step
     # The domain's own settings (language: sizes, BPTT, dropouts), all of its fields; given
     # flat like every other setting and gathered here by `resolve` (docs/architecture.md).
     domain_settings: dict[str, Any] = field(default_factory=dict)
@@ -142,7 +148,7 @@ class TrainConfig:
     flip: bool = True
     cutout_length: int = 16
     cutout_prob: float = 1.0
-    channels_last: bool = False  # CUDA memory format; measure before turning on
+    channels_last: bool = False  # memory format (CPU and CUDA); measure before turning on
     amp: bool = False  # bf16 autocast on CUDA; measure before turning on
     seed: int = 0
     device: str = "auto"

@@ -10,6 +10,7 @@ is the method's choice (`rdarts.search.methods`); the epoch around the steps is 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -77,22 +78,36 @@ class Search:
                 grads = hypergradient.first_order(self.objective, alpha, val_batch,
                                                   plan.forward)
             else:
-                second_order = (hypergradient.second_order_exact
-                                if self.config.second_order == "exact"
-                                else hypergradient.second_order_finite_difference)
-                clip = self.config.grad_clip if self.config.virtual_step_clip else None
-                grads = second_order(self.objective, alpha, train_batch, val_batch,
-                                     xi=plan.lr * train_batch.lr_scale,
-                                     momentum_buffers=self._momentum_buffers(),
-                                     momentum=self.config.momentum,
-                                     weight_decay=self.weight_decay(), forward=plan.forward,
-                                     grad_clip=clip)
+                grads = self._second_order(alpha, train_batch, val_batch, plan)
         # the alpha stream's state after its batch (an RNN's hidden state at w or w')
         self.data.val.carry(watch.outputs)
         self.arch_optimizer.zero_grad(set_to_none=True)
         for a, g in zip(alpha, grads, strict=True):
             a.grad = g
         self.arch_optimizer.step()
+
+    def _second_order(self, alpha: list[torch.Tensor], train_batch: Batch, val_batch: Batch,
+                      plan: EpochPlan) -> list[torch.Tensor]:
+        """The second-order hypergradient the configuration names, with its speed options
+        (autocast only where the finite difference keeps the virtual step apart)."""
+        config = self.config
+        options: dict[str, Any] = {"lean": config.lean_unroll}
+        if config.second_order == "exact":
+            second_order = hypergradient.second_order_exact
+        else:
+            second_order = hypergradient.second_order_finite_difference
+            options["autocast"] = self._amp_dtype()
+        return second_order(self.objective, alpha, train_batch, val_batch,
+                            xi=plan.lr * train_batch.lr_scale,
+                            momentum_buffers=self._momentum_buffers(),
+                            momentum=config.momentum, weight_decay=self.weight_decay(),
+                            forward=plan.forward,
+                            grad_clip=config.grad_clip if config.virtual_step_clip else None,
+                            **options)
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        """bf16 when `amp` is on (autocast on CPU and CUDA alike), else None: fp32."""
+        return torch.bfloat16 if self.config.amp else None
 
     def weight_step(self, train_batch: Batch, plan: EpochPlan,
                     genotype: Genotype | None = None) -> Any:
@@ -102,11 +117,13 @@ class Search:
             k: w.detach() for k, w in self.architecture().items()}
         options = dict(plan.forward) if genotype is None else {**plan.forward,
                                                                 "genotype": genotype}
-        outputs = self.supernet(*train_batch.inputs, weights, **train_batch.options, **options)
-        loss = self.domain.loss(outputs, train_batch)
-        penalty = self.domain.penalty(outputs)
-        if isinstance(penalty, torch.Tensor) or penalty != 0.0:
-            loss = loss + penalty
+        with self._autocast():
+            outputs = self.supernet(*train_batch.inputs, weights, **train_batch.options,
+                                    **options)
+            loss = self.domain.loss(outputs, train_batch)
+            penalty = self.domain.penalty(outputs)
+            if isinstance(penalty, torch.Tensor) or penalty != 0.0:
+                loss = loss + penalty
         for group in self.weight_optimizer.param_groups:  # truncated BPTT: seq_len / bptt
             group["lr"] = plan.lr * train_batch.lr_scale
         self.weight_optimizer.zero_grad(set_to_none=True)
@@ -114,6 +131,15 @@ class Search:
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
         return outputs
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """The weight step's forward under bf16 autocast when `amp` is on: an SGD step of
+        lr times a gradient tolerates bf16's 2^-8 relative error (mixed-precision training);
+        the backward runs each op in its forward's dtype, the weights stay fp32."""
+        dtype = self._amp_dtype()
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def train_epoch(self, step: Step | None = None, progress: Callable[[], Any] | None = None,
                     validation_batches: bool = True) -> dict[str, float]:

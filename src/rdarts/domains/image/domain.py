@@ -31,11 +31,20 @@ from rdarts.errors import GenotypeError, did_you_mean
 from rdarts.schedules import cosine_lr, linear_ramp
 
 
+def image_batch(images: torch.Tensor, labels: torch.Tensor, channels_last: bool) -> Batch:
+    """A batch of images, in channels_last memory format when the supernet is (the same
+    values; the convolutions then skip converting their input)."""
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return Batch((images,), labels, labels.numel())
+
+
 class ImageStream:
     """A `BatchStream` of (images, labels) as a stream of `Batch`es."""
 
-    def __init__(self, stream: BatchStream) -> None:
+    def __init__(self, stream: BatchStream, channels_last: bool = False) -> None:
         self.batches = stream
+        self.channels_last = channels_last
 
     @property
     def steps_per_epoch(self) -> int:
@@ -43,7 +52,7 @@ class ImageStream:
 
     def next(self) -> Batch:
         images, labels = self.batches.next()
-        return Batch((images,), labels, labels.numel())
+        return image_batch(images, labels, self.channels_last)
 
     def carry(self, outputs: Any) -> None:
         """Image batches are independent: nothing carries over."""
@@ -58,13 +67,14 @@ class ImageStream:
 class InOrder:
     """A split's (images, labels) batches in order as a `Pass`; nothing carries over."""
 
-    def __init__(self, batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
-                 ) -> None:
+    def __init__(self, batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+                 channels_last: bool = False) -> None:
         self.batches = batches
+        self.channels_last = channels_last
 
     def __iter__(self) -> Iterator[Batch]:
         for images, labels in self.batches():
-            yield Batch((images,), labels, labels.numel())
+            yield image_batch(images, labels, self.channels_last)
 
     def carry(self, outputs: Any) -> None:
         """Image batches are independent."""
@@ -121,7 +131,7 @@ class ImageDomain:
         def evaluation() -> InOrder:
             return InOrder(lambda: evaluation_batches(
                 val.images, val.labels, batch_size=max(config.batch_size, 256),
-                mean=dataset.mean, std=dataset.std, device=device))
+                mean=dataset.mean, std=dataset.std, device=device), config.channels_last)
 
         def probe(count: int, generator: torch.Generator) -> list[Batch]:
             size = min(config.batch_size, len(val.labels))
@@ -130,19 +140,26 @@ class ImageDomain:
                 index = torch.randperm(len(val.labels), generator=generator)[:size]
                 index = index.to(val.labels.device)
                 labels = val.labels[index]
-                batches.append(Batch((normalize(val.images[index], dataset.mean, dataset.std),),
-                                     labels, labels.numel()))
+                batches.append(image_batch(normalize(val.images[index], dataset.mean,
+                                                     dataset.std), labels, config.channels_last))
             return batches
 
-        return SearchData(name=dataset.name, train=ImageStream(train), val=ImageStream(val),
+        return SearchData(name=dataset.name, train=ImageStream(train, config.channels_last),
+                          val=ImageStream(val, config.channels_last),
                           evaluation=evaluation, probe=probe,
                           info={"num_classes": dataset.num_classes,
                                 "in_channels": dataset.in_channels,
                                 "augmentation": augmentation})
 
     def supernet(self, space: CellSpace, config: Any, data: SearchData) -> nn.Module:
-        return Supernet(space, C=config.channels, num_classes=data.info["num_classes"],
-                        layers=config.layers, in_channels=data.info["in_channels"])
+        """The one-shot network; with `channels_last` its 4-d weights in that memory format
+        (the batches follow, see `image_batch`), with `mixed_sum` fused edges."""
+        supernet = Supernet(space, C=config.channels, num_classes=data.info["num_classes"],
+                            layers=config.layers, in_channels=data.info["in_channels"],
+                            fused=config.mixed_sum == "fused")
+        if config.channels_last:
+            supernet = supernet.to(memory_format=torch.channels_last)
+        return supernet
 
     # ---- objective and metrics ----------------------------------------------------------
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -151,6 +168,7 @@ class ImageDomain:
 
     @torch.no_grad()
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        outputs = outputs.float()  # bf16 logits of an autocast weight step summed in fp32
         loss = F.cross_entropy(outputs, batch.targets)
         return {"loss_sum": loss * batch.size,
                 "correct": (outputs.argmax(dim=1) == batch.targets).sum(),

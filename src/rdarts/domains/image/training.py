@@ -62,7 +62,7 @@ class Training:
         self.network = Network(genotype, C=config.channels, num_classes=dataset.num_classes,
                                layers=config.layers, auxiliary=config.auxiliary,
                                in_channels=dataset.in_channels).to(device)
-        if config.channels_last and device.type == "cuda":
+        if config.channels_last:  # CPU too: its convolutions have channels_last kernels
             self.network = self.network.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(self.network.parameters(), lr=config.lr,
                                          momentum=config.momentum,
@@ -100,7 +100,7 @@ class Training:
         return contextlib.nullcontext()
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
-        if self.config.channels_last and self.device.type == "cuda":
+        if self.config.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images
 

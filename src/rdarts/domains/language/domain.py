@@ -65,6 +65,16 @@ def _prefix(tokens: torch.Tensor, count: int | None) -> torch.Tensor:
     return tokens if count is None else tokens[:count]
 
 
+def _check_speed_options(config: Any) -> None:
+    """The image supernet's speed options have no meaning here, and bf16 autocast would
+    carry a bf16 hidden state into the fp32 architecture step: refused, not ignored."""
+    given = [name for name, off in (("channels_last", False), ("mixed_sum", "loop"),
+                                    ("amp", False)) if getattr(config, name, off) != off]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: speed options of the image domain; the "
+                          f"language domain computes its cells without them")
+
+
 @dataclass(frozen=True)
 class LanguageDomain:
     """Recurrent cells on PTB-format corpora."""
@@ -140,6 +150,7 @@ class LanguageDomain:
                   "settings": asdict(settings)})
 
     def supernet(self, space: CellSpace, config: Any, data: SearchData) -> nn.Module:
+        _check_speed_options(config)
         settings = settings_of(config)
         return RecurrentSupernet(space, data.info["vocabulary"], settings.hidden_size,
                                  dropouts_of(settings), ar=settings.ar, tar=settings.tar)
