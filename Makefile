@@ -20,7 +20,7 @@ $(BASE): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(BASE)
 
-# Plus the dev extra: pytest, ruff, ray, tensorboard.
+# Plus the dev extra: pytest (run in parallel by pytest-xdist), ruff, ray, tensorboard.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP) $(BASE)
@@ -46,7 +46,7 @@ demo-rdarts: $(BASE)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -99,3 +99,33 @@ def test_a_report_of_images_and_language_has_one_table_per_metric(tmp_path: Path
     assert float(runs["wd-4.5e-06_seed0"]["test_perplexity"]) == 185.0
     text = (out / "report.md").read_text()
     assert "## Search results (Tables 1 and 2)" in text and "## Search results (perplexity)" in text
+
+
+def test_runs_recorded_before_a_setting_existed_share_a_setting_with_newer_ones(tmp_path):
+    """A sweep resumed with newer code: its later jobs record settings its earlier ones lack
+    (at their default), and the report still groups them as seeds of one setting."""
+    sweep = _language_sweep(tmp_path / "sweep")
+    newer = sweep / "wd-5e-07_seed1" / "search" / "config.yaml"
+    config = yaml.safe_load(newer.read_text())
+    newer.write_text(yaml.safe_dump({**config, "gradient_check_every": 0,
+                                     "channels_last": False}))
+    build_report([sweep], tmp_path / "report")
+    table = {r["setting"]: r for r in _rows(tmp_path / "report" / "table_search.csv")}
+    assert table["wd=5e-07"]["seeds"] == "2" and len(table) == 3
+
+
+def test_lambda_max_axis_turns_logarithmic_when_a_search_diverges() -> None:
+    from matplotlib.figure import Figure
+
+    from rdarts.report.figures import _log_scale_if_wide
+
+    def scale(*series: list[float]) -> str:
+        axes = Figure().subplots()
+        for values in series:
+            axes.plot(range(len(values)), values)
+        _log_scale_if_wide(axes)
+        return axes.get_yscale()
+
+    assert scale([0.01, 0.02], [0.03, 0.05]) == "linear"
+    assert scale([0.01, 0.02], [1e5, 1e12]) == "log"
+    assert scale([0.01, -7e3], [1e5, 1e12]) == "symlog"

@@ -67,6 +67,7 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     if marked:  # one legend entry, after the settings
         lambda_axes.plot([], [], marker="o", markersize=9, color="black", linestyle="none",
                          markerfacecolor="none", markeredgewidth=2, label="DARTS-ES return epoch")
+    _log_scale_if_wide(lambda_axes)
     lambda_axes.set_ylabel("lambda_max")
     lambda_axes.set_title("Dominant Hessian eigenvalue during the search (mean \u00b1 std over "
                           "seeds)", fontsize="medium")
@@ -79,6 +80,20 @@ def plot_lambda_max(settings: list[Setting], path: Path) -> Path | None:
     for axes in (lambda_axes, error_axes):
         axes.grid(alpha=0.3)
     return save(figure, path)
+
+
+def _log_scale_if_wide(axes: Any) -> None:
+    """A log axis when the drawn means span three decades (a diverged search's lambda_max
+    beside stable ones would flatten them to zero); symlog when some are not positive."""
+    values = np.concatenate([line.get_ydata() for line in axes.get_lines()] or [[]])
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if positive.size == 0 or positive.max() / positive.min() < 1e3:
+        return
+    if (values <= 0).any():
+        axes.set_yscale("symlog", linthresh=float(positive.min()))
+    else:
+        axes.set_yscale("log")
 
 
 def pearson(points: list[tuple[float, float]]) -> float | None:

@@ -22,7 +22,7 @@ from rdarts.errors import RdartsError
 from rdarts.report.benchmark import table_entry
 from rdarts.report.labels import candidate_labels
 from rdarts.report.metric import Metric, metric_for
-from rdarts.runs.rundir import RESUMABLE_CHANGES
+from rdarts.runs.rundir import RESUMABLE_CHANGES, with_added_settings
 from rdarts.search.registry import METHODS
 
 # Keys that do not change what a search computes: runs differing only in these are seeds.
@@ -103,8 +103,10 @@ class SearchRun:
 
     @property
     def setting(self) -> dict[str, Any]:
-        """The configuration without the seed and execution-only keys (device, data_dir...)."""
-        return {k: v for k, v in self.config.items() if k not in NOT_SETTING}
+        """The configuration without the seed and execution-only keys (device, data_dir...),
+        settings added since older runs at the value those had (the same-run rule's)."""
+        return {k: v for k, v in with_added_settings(self.config).items()
+                if k not in NOT_SETTING}
 
     def series(self, key: str) -> dict[int, float]:
         """{epoch: value} of a per-epoch metric, finite values only."""
