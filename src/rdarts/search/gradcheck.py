@@ -42,11 +42,7 @@ def hypergradient_agreement(search: Search) -> dict[str, Any]:
     plan = search.plan()
     train_batch, val_batch = probe_batches(search, 2)
     alpha = search.architecture.parameters_list()
-    clip = search.config.grad_clip if search.config.virtual_step_clip else None
-    common = {"xi": plan.lr * train_batch.lr_scale,
-              "momentum_buffers": search._momentum_buffers(),
-              "momentum": search.config.momentum, "weight_decay": search.weight_decay(),
-              "forward": plan.forward, "grad_clip": clip}
+    common = search.virtual_step(train_batch, plan)
     devices = [search.device] if search.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, device_type=search.device.type):
         exact = _flat(_replayed(search, lambda: hypergradient.second_order_exact(

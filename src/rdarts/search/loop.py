@@ -98,12 +98,18 @@ class Search:
             second_order = hypergradient.second_order_finite_difference
             options["autocast"] = self._amp_dtype()
         return second_order(self.objective, alpha, train_batch, val_batch,
-                            xi=plan.lr * train_batch.lr_scale,
-                            momentum_buffers=self._momentum_buffers(),
-                            momentum=config.momentum, weight_decay=self.weight_decay(),
-                            forward=plan.forward,
-                            grad_clip=config.grad_clip if config.virtual_step_clip else None,
-                            **options)
+                            **self.virtual_step(train_batch, plan), **options)
+
+    def virtual_step(self, train_batch: Batch, plan: EpochPlan) -> dict[str, Any]:
+        """The virtual SGD step's settings at the search's state (xi, momentum buffers,
+        momentum, weight decay, forward options, clip): the keywords of both second-order
+        hypergradients, for the arch step and for `rdarts.search.gradcheck`."""
+        config = self.config
+        return {"xi": plan.lr * train_batch.lr_scale,
+                "momentum_buffers": self._momentum_buffers(),
+                "momentum": config.momentum, "weight_decay": self.weight_decay(),
+                "forward": plan.forward,
+                "grad_clip": config.grad_clip if config.virtual_step_clip else None}
 
     def _amp_dtype(self) -> torch.dtype | None:
         """bf16 when `amp` is on (autocast on CPU and CUDA alike), else None: fp32."""
