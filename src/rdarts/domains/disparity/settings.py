@@ -74,9 +74,9 @@ class DisparitySettings:
                                          "training batches (paper Table 3: 0 .. 2; 0: none)")
     augment_preset: str = _setting("cpu", "cpu: identity-centred augmentation (F = 0 is "
                                           "none); paper: DispNet's parameters")
-    train_pairs: int = _setting(500, "stereo pairs the weights train on (the search's "
+    train_pairs: int = _setting(256, "stereo pairs the weights train on (the search's "
                                      "first half)")
-    val_pairs: int = _setting(500, "stereo pairs alpha and the one-shot validation use "
+    val_pairs: int = _setting(256, "stereo pairs alpha and the one-shot validation use "
                                    "(the second half)")
     data_seed: int = _setting(0, "seed of the generated flying-shapes scenes (the same data "
                                  "for every search seed)")
@@ -90,7 +90,7 @@ SETTING_NAMES = tuple(f.name for f in fields(DisparitySettings))
 # The search of Zela et al. on S6 (Appendix D; spec choices where they are silent): SGD for
 # the weights, Adam for alpha, no warm start, first order as AutoDispNet.
 SEARCH_DEFAULTS: dict[str, Any] = {
-    "space": "s6", "dataset": "shapes", "epochs": 50, "channels": 8, "batch_size": 8,
+    "space": "s6", "dataset": "shapes", "epochs": 20, "channels": 8, "batch_size": 8,
     "order": 1, "lr": 0.025, "lr_min": 1e-3, "momentum": 0.9, "weight_decay": 3e-4,
     "grad_clip": 5.0, "arch_lr": 3e-4, "arch_beta1": 0.5, "arch_beta2": 0.999,
     "arch_weight_decay": 1e-3,
@@ -104,8 +104,9 @@ PRESETS: dict[str, dict[str, Any]] = {
               "batch_size": 4, "epochs": 110, "augment_preset": "paper",
               "train_pairs": 10_909, "val_pairs": 10_909},
     # CPU scale, the defaults: flying shapes at 64x128, C = 8, 1 feature + 4 encoder + 3
-    # upsampling cells, D = 6 (+-48 px), batch 8, 500 + 500 pairs: 62 steps an epoch, 50
-    # epochs (about 3,100 iterations), first order (--order 2 works too).
+    # upsampling cells, D = 6 (+-48 px), batch 8, 256 + 256 pairs: 32 steps an epoch, 20
+    # epochs (640 iterations), first order (--order 2 works too). Measured on 2 idle cores
+    # (docs/benchmarks/s6.md): 0.57 s an iteration, 5.6 s a lambda_max, about 9 minutes.
     "cpu": {},
     # For tests: seconds.
     "smoke": {"channels": 4, "height": 32, "width": 64, "encoder_cells": 2,
@@ -176,10 +177,11 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # Zela et al.: Adam 1e-4 cosine to 0 for 300k iterations at full resolution (960x540,
     # resized to 960x576 for the network; 768x384 crops in training).
     "paper": {"dataset": "flyingthings3d"},
-    # CPU scale: the search's sizes, flying shapes, Adam 1e-3, about 5k iterations.
+    # CPU scale: the search's sizes, flying shapes, Adam 1e-3, 1,000 iterations (0.14 s
+    # each on 2 idle cores: about 4 minutes with the data and the two test splits).
     "cpu": {"dataset": "shapes", "channels": 8, "stem_multiplier": 2.0, "encoder_cells": 4,
             "max_displacement": 6, "height": 64, "width": 128, "augment_preset": "cpu",
-            "lr": 1e-3, "epochs": 20, "batch_size": 8, "train_pairs": 2000, "val_pairs": 500,
+            "lr": 1e-3, "epochs": 8, "batch_size": 8, "train_pairs": 1000, "val_pairs": 500,
             "test_pairs": 500},
     "smoke": {"dataset": "shapes", "channels": 4, "stem_multiplier": 2.0, "encoder_cells": 2,
               "max_displacement": 2, "height": 32, "width": 64, "augment_preset": "cpu",
