@@ -181,3 +181,37 @@ def test_the_table_3_and_4_sweeps_expand_to_the_paper_grids(name, axis, values):
     assert first.evaluate is not None and first.evaluate["domain"] == "disparity"
     assert first.settings["hessian_every"] == 1
     assert len(jobs) == len(values) * (2 if name.endswith("_cpu") else 1)
+
+
+def test_a_sweep_trains_the_darts_and_the_darts_es_cells_of_s6(tmp_path, capsys):
+    """The sweep's evaluations parse S6 genotypes with S6's layouts (the upsampling cell's
+    first node keeps four inputs), for the DARTS and the DARTS-ES cell alike."""
+    from rdarts.experiments.runner import run_sweep
+    from rdarts.experiments.sweepfile import sweep_from_dict
+
+    sweep = sweep_from_dict({
+        "name": "s6", "kind": "search", "preset": "smoke",
+        "base": {"domain": "disparity", "space": "s6", "device": "cpu", "method": "darts-es",
+                 "es_simulate": True, "hessian_every": 1, "epochs": 3, **FIRES},
+        "grid": {"seed": [0]},
+        "evaluate": {"preset": "smoke", "early_stopping": True, "overrides": {"epochs": 1}}})
+    summary = run_sweep(sweep, tmp_path / "out", "local", retries=0, log=lambda _: None)
+    assert summary["counts"] == {"done": 1, "failed": 0, "skipped": 0}
+    record = summary["jobs"][0]
+    job = tmp_path / "out" / record["name"]
+    for step, key in (("eval", "genotype"), ("eval-es", "es_genotype")):
+        trained = json.loads((job / step / "result.json").read_text())
+        assert trained["genotype"] == record[key] and trained["test_epe"] > 0
+        assert len(trained["genotype"]["upsample"]) == 8
+    assert record["es_triggered"] and record["es_test_epe"] > 0
+
+
+def test_select_keeps_the_lowest_retraining_epe_and_prints_the_s6_cell(tmp_path, capsys):
+    out = tmp_path / "sel"
+    assert main(["select", *SMOKE, "--epochs", "1", "--num-seeds", "2", "--retrain-preset",
+                 "smoke", "--retrain-epochs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "result.json").read_text())
+    scores = {c["name"]: c["val_epe"] for c in result["candidates"]}
+    assert len(scores) == 2 and result["chosen"] == min(scores, key=scores.get)
+    assert "upsample:" in printed and "--domain disparity --preset paper" in printed

@@ -163,17 +163,18 @@ def _selection(args: argparse.Namespace) -> int:
                  else f"failed: {record.get('error')}")
         print(f"{record['name']:>12s}  {score}")
     chosen = next(r for r in result["candidates"] if r["name"] == result["chosen"])
-    print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'])}")
+    domain = retrain_overrides.get("domain")
+    print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'], domain)}")
     print(f"selection directory: {args.out}")
-    fully = ("--domain language --preset paper" if "domain" in retrain_overrides
-             else "--preset paper-c10")
+    fully = f"--domain {domain} --preset paper" if domain else "--preset paper-c10"
     print(f"train it fully: rdarts train {args.out}/genotype.json {fully} "
           f"--dataset {base.dataset} --out <dir>")
     return 0
 
 
-def genotype_text(data: dict) -> str:
-    """The cell as `rdarts search` prints it, from a genotype's JSON form."""
-    from rdarts.core.genotype import genotype_from_dict
+def genotype_text(data: dict, domain: str | None = None) -> str:
+    """The cell as `rdarts search` prints it, from a genotype's JSON form (cells grouped by
+    the domain's layouts)."""
+    from rdarts.domains.registry import domain_genotype
 
-    return str(genotype_from_dict(data))
+    return str(domain_genotype(data, domain))

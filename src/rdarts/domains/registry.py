@@ -67,3 +67,11 @@ def get_domain(name: str | None = None) -> Domain:
         raise ConfigError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
     module, _, attribute = DOMAINS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def domain_genotype(data: object, domain: str | None = None, where: str = "genotype") -> Any:
+    """A genotype's JSON form parsed with the cell layouts of `domain` (default: image): an
+    S6 upsampling cell keeps all four inputs in its first node, which only its layout says."""
+    from rdarts.core.genotype import genotype_from_dict
+
+    return genotype_from_dict(data, where=where, layouts=get_domain(domain).layouts)

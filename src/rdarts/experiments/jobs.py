@@ -138,8 +138,8 @@ def _make_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
 
 def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
     """A training job: its settings are exactly the config.yaml its run will hold."""
-    from rdarts.core.genotype import genotype_from_dict, load_genotype
-    from rdarts.domains.registry import get_domain
+    from rdarts.core.genotype import load_genotype
+    from rdarts.domains.registry import domain_genotype, get_domain
 
     overrides = dict(sweep.base)
     labels = {}
@@ -151,11 +151,12 @@ def _make_train_job(sweep: Sweep, name: str, point: dict[str, Any]) -> SweepJob:
             overrides[axis] = value
             labels[axis] = value
     reference = overrides.pop(GENOTYPE_KEY)
-    genotype = (genotype_from_dict(reference, where=f"job {name}")
+    domain = get_domain(overrides.get("domain"))
+    genotype = (domain_genotype(reference, overrides.get("domain"), where=f"job {name}")
                 if isinstance(reference, dict)
-                else load_genotype(reference, get_domain().known_genotypes, get_domain().layouts))
+                else load_genotype(reference, domain.known_genotypes, domain.layouts))
     try:
-        get_domain().check_genotype(genotype)
+        domain.check_genotype(genotype)
     except GenotypeError as error:
         raise GenotypeError(f"job {name}: {error}") from None
     config = resolve_train(sweep.preset, None, overrides)

@@ -203,10 +203,16 @@ def result_line(record: dict[str, Any]) -> str:
         parts.append(f"one-shot val ppl {_number(record['one_shot_val_perplexity'])}")
     if record.get("test_perplexity") is not None:
         parts.append(f"test ppl {_number(record['test_perplexity'])}")
+    for key, label in (("one_shot_val_epe", "one-shot val EPE"), ("test_epe", "test EPE"),
+                       ("test_shift_epe", "shifted-test EPE")):
+        if record.get(key) is not None:
+            parts.append(f"{label} {_number(record[key])}")
+    epoch = (f" (epoch {record['es_return_epoch']})" if record.get("es_triggered")
+             else " (not triggered)")
     if "es_test_error" in record:
-        epoch = (f" (epoch {record['es_return_epoch']})" if record.get("es_triggered")
-                 else " (not triggered)")
         parts.append(f"ES test error {_number(record['es_test_error'])}{epoch}")
+    if record.get("es_test_epe") is not None:
+        parts.append(f"ES test EPE {_number(record['es_test_epe'])}{epoch}")
     if record.get("test_regret") is not None:
         parts.append(f"test regret {_points(record['test_regret'])}")
     if record.get("es_test_regret") is not None:

@@ -129,10 +129,11 @@ def _train_config(job: dict[str, Any], genotype: dict[str, Any]) -> dict[str, An
 
 
 def _train(job: dict[str, Any], genotype: dict[str, Any], path: Path, quiet: bool) -> None:
-    from rdarts.core.genotype import genotype_from_dict
+    from rdarts.domains.registry import domain_genotype
     from rdarts.train.run import run_training
 
-    run_training(train_from_dict(job["evaluate"]), genotype_from_dict(genotype), path,
+    config = job["evaluate"]
+    run_training(train_from_dict(config), domain_genotype(genotype, config.get("domain")), path,
                  resume=RunDir(path).holds_run(), quiet=quiet)
 
 
@@ -199,11 +200,11 @@ def _train_done(job: dict[str, Any], job_dir: Path) -> bool:
 
 
 def _train_run(job: dict[str, Any], job_dir: Path, quiet: bool) -> None:
-    from rdarts.core.genotype import genotype_from_dict
+    from rdarts.domains.registry import domain_genotype
     from rdarts.train.run import run_training
 
     settings = dict(job["settings"])
-    genotype = genotype_from_dict(settings.pop(GENOTYPE_KEY))
+    genotype = domain_genotype(settings.pop(GENOTYPE_KEY), settings.get("domain"))
     path = job_dir / "train"
     run_training(train_from_dict(settings), genotype, path, resume=RunDir(path).holds_run(),
                  quiet=quiet)
@@ -273,7 +274,9 @@ def job_results(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     `es_triggered`, `es_return_epoch`, `es_genotype`, `test_error`, `parameters`,
     `es_test_error` (when the rule never fired, DARTS-ES returns the final genotype, so it is
     the DARTS test error), `lambda_max_dense` and `discretization_drop` from the analyses,
-    `test_regret` / `es_test_regret` on S5 with a tabular benchmark.
+    `test_regret` / `es_test_regret` on S5 with a tabular benchmark; other domains' scores
+    (`one_shot_val_perplexity`, `test_perplexity`, `one_shot_val_epe`, `test_epe`,
+    `test_shift_epe`, each with its `es_` twin).
     Selection jobs: `protocol`, `chosen`, `val_accuracy`, `genotype`, `test_error`.
     Training jobs: `genotype`, `test_error` and/or `val_error`, `parameters`, `train_seconds`.
     Steps that have not finished contribute nothing.
@@ -282,6 +285,14 @@ def job_results(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     with contextlib.suppress(RdartsError, OSError, ValueError, KeyError):
         _collect(job, job_dir, results)  # a failed job: report what did finish
     return results
+
+
+def _test_scores(trained: dict[str, Any]) -> dict[str, float]:
+    """A training's test scores other than the image error (kept under its own key):
+    perplexity (language), EPE on the test and the shifted test split (disparity)."""
+    return {key: value for key, value in trained.items()
+            if key.startswith("test_") and key not in ("test_error", "test_regret")
+            and isinstance(value, int | float) and not isinstance(value, bool)}
 
 
 def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> None:
@@ -324,20 +335,24 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
             results.update(es_return_epoch=stop["return_epoch"], es_genotype=stop["genotype"])
             if stop.get("test_regret") is not None:
                 results["es_test_regret"] = stop["test_regret"]
-    if search.get("final", {}).get("val_perplexity") is not None:  # language: Figure 16
-        results["one_shot_val_perplexity"] = search["final"]["val_perplexity"]
+    score = (search.get("score") or {}).get("name")
+    if score not in (None, "accuracy") and search.get("final", {}).get(f"val_{score}") is not None:
+        results[f"one_shot_val_{score}"] = search["final"][f"val_{score}"]  # Fig. 16, Tables 3-4
     trained = evaluation(job_dir / "eval", search["genotype"])
     if trained is not None:
-        results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"))
-        if trained.get("test_perplexity") is not None:
-            results["test_perplexity"] = trained["test_perplexity"]
+        results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"),
+                       **_test_scores(trained))
     if "eval-es" in job["steps"]:
         if results.get("es_triggered"):
             trained_es = evaluation(job_dir / "eval-es", results["es_genotype"])
             if trained_es is not None:
-                results["es_test_error"] = trained_es.get("test_error")
-        elif "test_error" in results:
-            results["es_test_error"] = results["test_error"]
+                if trained_es.get("test_error") is not None:
+                    results["es_test_error"] = trained_es["test_error"]
+                results.update({f"es_{k}": v for k, v in _test_scores(trained_es).items()})
+        elif trained is not None:
+            if results.get("test_error") is not None:
+                results["es_test_error"] = results["test_error"]
+            results.update({f"es_{k}": v for k, v in _test_scores(results).items()})
     if "spectrum" in job["steps"] and _spectrum_done(job, job_dir):
         path = _spectrum_path(job_dir)
         results["lambda_max_dense"] = RunDir(path.parent).read_json(path.name).get(

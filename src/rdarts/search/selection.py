@@ -22,7 +22,6 @@ from typing import Any
 
 import yaml
 
-from rdarts.core.genotype import genotype_from_dict
 from rdarts.domains.registry import domain_settings, get_domain
 from rdarts.errors import ConfigError, RdartsError, RunDirError
 from rdarts.experiments.executors import Executor, Job, LocalExecutor
@@ -138,9 +137,10 @@ def retrain_job(genotype: dict[str, Any], config: dict[str, Any], out: str,
                 quiet: bool = True, domain: str | None = None) -> float:
     """One short retraining on held-out data (an executor job); returns the domain's
     validation score (accuracy for images)."""
+    from rdarts.domains.registry import domain_genotype
     from rdarts.train.run import retrain_score
 
-    return retrain_score(genotype_from_dict(genotype), train_from_dict(config), out,
+    return retrain_score(domain_genotype(genotype, domain), train_from_dict(config), out,
                          quiet=quiet, domain=domain)
 
 
