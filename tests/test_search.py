@@ -121,12 +121,23 @@ def _cli(out: Path, *extra: str) -> list[str]:
             "--quiet", "--out", str(out), *extra]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kill_after_lines", [1, 2])
-def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, kill_after_lines):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(_cli(tmp_path / "reference"), check=True, env=env, capture_output=True)
+SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The 4-epoch reference run both kill points are compared with (run once)."""
+    reference = tmp_path_factory.mktemp("sigkill") / "reference"
+    subprocess.run(_cli(reference), check=True, env=SINGLE_THREAD, capture_output=True)
+    return reference
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("sigkill")  # both kill points share one worker and its reference run
+@pytest.mark.parametrize("kill_after_lines", [1, 2])
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, uninterrupted,
+                                                       kill_after_lines):
+    env = SINGLE_THREAD
     killed = tmp_path / "killed"
     process = subprocess.Popen(_cli(killed), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -140,8 +151,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, kill_after_line
     assert process.returncode == -signal.SIGKILL
     done = subprocess.run(_cli(killed, "--resume"), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    _assert_same_alpha(tmp_path / "reference", killed)
-    reference = json.loads((tmp_path / "reference" / "genotype.json").read_text())
+    _assert_same_alpha(uninterrupted, killed)
+    reference = json.loads((uninterrupted / "genotype.json").read_text())
     assert json.loads((killed / "genotype.json").read_text()) == reference
     assert [r["epoch"] for r in RunDir(killed).read_metrics()] == [0, 1, 2, 3]
 

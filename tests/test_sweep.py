@@ -166,6 +166,7 @@ def test_dry_run_lists_jobs_and_runs_nothing(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_tiny_sweep_on_a_local_ray(tmp_path):
     pytest.importorskip("ray")
     sweep = sweep_from_dict(tiny_sweep(
@@ -184,11 +185,14 @@ def test_tiny_sweep_on_a_local_ray(tmp_path):
     assert json.loads((out / "summary.json").read_text()) == summary
     for record in summary["jobs"]:
         job_dir = out / record["name"]
-        assert {p.name for p in job_dir.iterdir()} == {"search", "eval", "eval-es"}
+        same = record["es_genotype"] == record["genotype"]  # then eval/ serves both
+        assert {p.name for p in job_dir.iterdir()} == {"search", "eval", *(() if same else
+                                                                          ("eval-es",))}
         assert record["attempts"] == 1 and record["seconds"] > 0
         search = json.loads((job_dir / "search" / "result.json").read_text())
         trained = json.loads((job_dir / "eval" / "result.json").read_text())
-        trained_es = json.loads((job_dir / "eval-es" / "result.json").read_text())
+        trained_es = json.loads((job_dir / ("eval" if same else "eval-es") /
+                                 "result.json").read_text())
         assert record["genotype"] == search["genotype"] == trained["genotype"]
         assert record["es_triggered"] and record["es_return_epoch"] == 0
         assert record["es_genotype"] == search["early_stopping"]["genotype"]
@@ -390,3 +394,24 @@ def test_training_sweep_mistakes_are_named(change, message):
         data["base"] = {}
     with pytest.raises(ConfigError, match=message):
         sweep_from_dict(data)
+
+
+def test_the_darts_es_cell_is_trained_only_when_it_differs_from_the_final_one(tmp_path):
+    """Seed 1 of this tiny sweep stops early on the cell it ends with: one training serves
+    DARTS and DARTS-ES (the same genotype, settings and seed train identically)."""
+    sweep = sweep_from_dict(tiny_sweep(
+        base={**TINY, **EAGER_ES},
+        evaluate={"preset": "quick", "overrides": EVAL, "early_stopping": True}))
+    summary = run_sweep(sweep, tmp_path / "out", "local", log=quiet)
+    same = {r["name"]: r["es_genotype"] == r["genotype"] for r in summary["jobs"]}
+    assert same == {"seed0": False, "seed1": True}
+    for record in summary["jobs"]:
+        job_dir = tmp_path / "out" / record["name"]
+        assert (job_dir / "eval-es").exists() is not same[record["name"]]
+        es_dir = job_dir / ("eval" if same[record["name"]] else "eval-es")
+        assert record["es_test_error"] == json.loads(
+            (es_dir / "result.json").read_text())["test_error"]
+    rerun = run_sweep(sweep, tmp_path / "out", "local", log=quiet)
+    assert [(r["attempts"], r.get("reused")) for r in rerun["jobs"]] == [(0, True)] * 2
+    assert not (tmp_path / "out" / "seed1" / "eval-es").exists()
+

@@ -15,6 +15,8 @@ Output directory:
                        measured cost), rerun_seconds (reused jobs), results
     OUT/<job>/search/  OUT/<job>/eval/  OUT/<job>/eval-es/  OUT/<job>/selection/
     OUT/<job>/train/   (kind: train)
+    (eval-es/ only when DARTS-ES returned another cell than the search's last: one training
+    serves both otherwise)
 """
 
 from __future__ import annotations

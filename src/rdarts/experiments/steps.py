@@ -119,9 +119,13 @@ def _found_genotype(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
 
 
 def _es_genotype(job: dict[str, Any], job_dir: Path) -> dict[str, Any] | None:
-    """The DARTS-ES genotype if the rule fired (Section 4.2), else None."""
-    stop = _search_result(job, job_dir).get("early_stopping") or {}
-    return stop.get("genotype") if stop.get("triggered") else None
+    """The DARTS-ES genotype if the rule fired (Section 4.2) and returned another cell than
+    the search's final one, else None (that cell's training is the eval step's)."""
+    result = _search_result(job, job_dir)
+    stop = result.get("early_stopping") or {}
+    if not stop.get("triggered") or stop.get("genotype") == result.get("genotype"):
+        return None
+    return stop["genotype"]
 
 
 def _train_config(job: dict[str, Any], genotype: dict[str, Any]) -> dict[str, Any]:
@@ -343,7 +347,7 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
         results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"),
                        **_test_scores(trained))
     if "eval-es" in job["steps"]:
-        if results.get("es_triggered"):
+        if results.get("es_triggered") and results["es_genotype"] != results["genotype"]:
             trained_es = evaluation(job_dir / "eval-es", results["es_genotype"])
             if trained_es is not None:
                 if trained_es.get("test_error") is not None:
