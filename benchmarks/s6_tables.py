@@ -112,7 +112,8 @@ def _column(runs: list[dict], cell: str, key: str, digits: int = 2) -> str:
 
 def table(axis: str, found: dict[float, list[dict]]) -> str:
     name = {"augment_scale": "F", "weight_decay": "L2"}[axis]
-    lines = [f"| {name} | searches (trained) | one-shot val EPE | lambda_max (last) | "
+    lines = [f"| {name} | searches (trained) | one-shot val EPE | lambda_max last / mean of "
+             "last 3 | "
              "DARTS test EPE | DARTS shifted EPE | DARTS params (M) | DARTS param-free ops | "
              "ES epoch | ES test EPE | ES shifted EPE | ES param-free ops | "
              "paper: one-shot / FT test / Sintel / params |",
@@ -125,7 +126,9 @@ def table(axis: str, found: dict[float, list[dict]]) -> str:
         lines.append(" | ".join([
             f"| {value:g}", f"{len(runs)} ({trained})",
             _mean_std([r["one_shot_val_epe"] for r in runs]),
-            _mean_std([r["lambda_max"][-1] for r in runs if r["lambda_max"]], 3),
+            _mean_std([r["lambda_max"][-1] for r in runs if r["lambda_max"]], 3) + " / " +
+            _mean_std([statistics.mean(r["lambda_max"][-3:]) for r in runs if r["lambda_max"]],
+                      3),
             _column(runs, "darts", "test_epe"), _column(runs, "darts", "test_shift_epe"),
             _column(runs, "darts", "parameters_m", 3),
             _column(runs, "darts", "parameter_free", 1), epochs,

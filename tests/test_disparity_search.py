@@ -6,6 +6,7 @@ EPE, R-DARTS' grids, `rdarts train`, `rdarts hessian`, the report and the shippe
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
@@ -193,7 +194,7 @@ def test_a_sweep_trains_the_darts_and_the_darts_es_cells_of_s6(tmp_path, capsys)
         "name": "s6", "kind": "search", "preset": "smoke",
         "base": {"domain": "disparity", "space": "s6", "device": "cpu", "method": "darts-es",
                  "es_simulate": True, "hessian_every": 1, "epochs": 3, **FIRES},
-        "grid": {"seed": [0]},
+        "grid": {"weight_decay": [8.1e-3], "seed": [0]},
         "evaluate": {"preset": "smoke", "early_stopping": True, "overrides": {"epochs": 1}}})
     summary = run_sweep(sweep, tmp_path / "out", "local", retries=0, log=lambda _: None)
     assert summary["counts"] == {"done": 1, "failed": 0, "skipped": 0}
@@ -204,6 +205,18 @@ def test_a_sweep_trains_the_darts_and_the_darts_es_cells_of_s6(tmp_path, capsys)
         assert trained["genotype"] == record[key] and trained["test_epe"] > 0
         assert len(trained["genotype"]["upsample"]) == 8
     assert record["es_triggered"] and record["es_test_epe"] > 0
+
+    # benchmarks/s6_tables.py, which docs/benchmarks/s6.md quotes, reads the same numbers.
+    spec = importlib.util.spec_from_file_location(
+        "s6_tables", Path(__file__).parents[1] / "benchmarks" / "s6_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    [row] = tables.rows([tmp_path / "out"])["weight_decay"][8.1e-3]
+    assert row["darts"]["test_epe"] == record["test_epe"]
+    assert row["es"]["test_shift_epe"] == record["es_test_shift_epe"]
+    assert row["one_shot_val_epe"] == record["one_shot_val_epe"]
+    text = tables.table("weight_decay", {8.1e-3: [row]})
+    assert f"{record['test_epe']:.2f}" in text and "4.61 / 2.34 / 3.85 / 12.16" in text
 
 
 def test_select_keeps_the_lowest_retraining_epe_and_prints_the_s6_cell(tmp_path, capsys):
