@@ -166,9 +166,10 @@ def _selection(args: argparse.Namespace) -> int:
     domain = retrain_overrides.get("domain")
     print(f"chosen: {result['chosen']}\ngenotype:\n{genotype_text(chosen['genotype'], domain)}")
     print(f"selection directory: {args.out}")
-    fully = f"--domain {domain} --preset paper" if domain else "--preset paper-c10"
-    print(f"train it fully: rdarts train {args.out}/genotype.json {fully} "
-          f"--dataset {base.dataset} --out <dir>")
+    # The paper presets of language and disparity name their dataset (PTB, FlyingThings3D).
+    fully = (f"--domain {domain} --preset paper" if domain
+             else f"--preset paper-c10 --dataset {base.dataset}")
+    print(f"train it fully: rdarts train {args.out}/genotype.json {fully} --out <dir>")
     return 0
 
 
