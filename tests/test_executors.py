@@ -234,7 +234,6 @@ def test_make_executor_ray_without_ray_says_which_extra(monkeypatch: pytest.Monk
 # RayExecutor. This test must come before the first use of the `ray_executor` fixture: it
 # needs Ray not yet initialised, to start and shut down an instance of its own.
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_run_starts_a_local_instance_and_shuts_it_down() -> None:
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
@@ -265,7 +264,6 @@ def ray_executor() -> Iterator[RayExecutor]:
     assert not ray.is_initialized()
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_gives_the_same_results_as_local(ray_executor: RayExecutor) -> None:
     jobs = [*squares(4), Job("bad", always_fails, {})]
     local = LocalExecutor(log=lambda _: None).run(jobs)
@@ -279,7 +277,6 @@ def test_ray_gives_the_same_results_as_local(ray_executor: RayExecutor) -> None:
     assert first[-1].error == "RuntimeError: boom on purpose"
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_retries_and_leaves_a_reused_instance_running(
         ray_executor: RayExecutor, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
@@ -293,7 +290,6 @@ def test_ray_retries_and_leaves_a_reused_instance_running(
     assert ray.is_initialized()  # started by the fixture, so not this executor's to shut down
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_max_parallel_bounds_the_jobs_in_flight(
         ray_executor: RayExecutor, tmp_path: Path) -> None:
     paths = [tmp_path / f"interval-{i}" for i in range(3)]
@@ -304,7 +300,6 @@ def test_ray_max_parallel_bounds_the_jobs_in_flight(
     assert max_overlap(paths) == 1
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_dead_worker_and_unpicklable_value_are_failures(ray_executor: RayExecutor) -> None:
     crashed, lock, ok = ray_executor.run(
         [Job("crash", crash_worker, {}), Job("lock", unpicklable, {}), *squares(1)])
@@ -314,7 +309,6 @@ def test_ray_dead_worker_and_unpicklable_value_are_failures(ray_executor: RayExe
     assert ok.value == 0
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_local_instance_refuses_gpus_it_does_not_have(ray_executor: RayExecutor) -> None:
     ray = pytest.importorskip("ray")
     if ray.cluster_resources().get("GPU", 0) > 0:
@@ -325,7 +319,6 @@ def test_ray_local_instance_refuses_gpus_it_does_not_have(ray_executor: RayExecu
         ray_executor.run([Job("needs-gpu", square, {"x": 1}, gpus=1)])
 
 
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_ray_jobs_record_the_drivers_command_not_the_workers(
         ray_executor: RayExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     driver = ["rdarts", "sweep", "tiny", "--executor", "ray"]

@@ -120,7 +120,6 @@ def test_a_different_protocol_in_the_same_directory_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_tiny_rdarts_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray")
     from rdarts.experiments.executors import RayExecutor

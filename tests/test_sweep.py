@@ -166,7 +166,6 @@ def test_dry_run_lists_jobs_and_runs_nothing(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one Ray at a time on a small machine
 def test_tiny_sweep_on_a_local_ray(tmp_path):
     pytest.importorskip("ray")
     sweep = sweep_from_dict(tiny_sweep(
