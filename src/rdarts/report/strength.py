@@ -70,6 +70,8 @@ def _panels(metric_label: str) -> list[tuple[str, Callable[[SearchRun], float | 
 def plot_strength(settings: list[Setting], path: Path) -> Path | None:
     """The figure (see the module docstring) for the report's first metric; None when the
     settings do not vary in a numeric setting or no run has a value to show."""
+    from matplotlib.ticker import NullFormatter
+
     if not settings:
         return None
     group = metric_groups(settings)[0]
@@ -98,6 +100,7 @@ def plot_strength(settings: list[Setting], path: Path) -> Path | None:
         axes_list[-1].set_xscale("log")
     axes_list[-1].set_xticks(sorted(set(strengths)))
     axes_list[-1].set_xticklabels([f"{x:g}" for x in sorted(set(strengths))], fontsize="small")
+    axes_list[-1].xaxis.set_minor_formatter(NullFormatter())  # only the swept values labelled
     axes_list[-1].set_xlabel(SHOWN.get(x_key, x_key))
     axes_list[0].set_title(f"Found cells against {SHOWN.get(x_key, x_key)} (points: seeds; "
                            "line: median)", fontsize="medium")
