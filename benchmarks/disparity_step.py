@@ -75,5 +75,4 @@ def measure(setting: str, variant: str, iterations: int, device_name: str) -> di
 
 
 if __name__ == "__main__":
-    VARIANTS.setdefault("lambda_max", {})
     main(__file__, __doc__.splitlines()[0], measure, "cpu,paper", 3)

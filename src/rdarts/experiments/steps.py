@@ -118,14 +118,17 @@ def _found_genotype(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     return _search_result(job, job_dir)["genotype"]
 
 
-def _es_genotype(job: dict[str, Any], job_dir: Path) -> dict[str, Any] | None:
-    """The DARTS-ES genotype if the rule fired (Section 4.2) and returned another cell than
-    the search's final one, else None (that cell's training is the eval step's)."""
-    result = _search_result(job, job_dir)
-    stop = result.get("early_stopping") or {}
-    if not stop.get("triggered") or stop.get("genotype") == result.get("genotype"):
+def _distinct_es_genotype(search: dict[str, Any]) -> dict[str, Any] | None:
+    """The DARTS-ES genotype of a search result if the rule fired (Section 4.2) and returned
+    another cell than the final one, else None: then the eval step's training serves both."""
+    stop = search.get("early_stopping") or {}
+    if not stop.get("triggered") or stop.get("genotype") == search.get("genotype"):
         return None
     return stop["genotype"]
+
+
+def _es_genotype(job: dict[str, Any], job_dir: Path) -> dict[str, Any] | None:
+    return _distinct_es_genotype(_search_result(job, job_dir))
 
 
 def _train_config(job: dict[str, Any], genotype: dict[str, Any]) -> dict[str, Any]:
@@ -347,16 +350,12 @@ def _collect(job: dict[str, Any], job_dir: Path, results: dict[str, Any]) -> Non
         results.update(test_error=trained.get("test_error"), parameters=trained.get("parameters"),
                        **_test_scores(trained))
     if "eval-es" in job["steps"]:
-        if results.get("es_triggered") and results["es_genotype"] != results["genotype"]:
-            trained_es = evaluation(job_dir / "eval-es", results["es_genotype"])
-            if trained_es is not None:
-                if trained_es.get("test_error") is not None:
-                    results["es_test_error"] = trained_es["test_error"]
-                results.update({f"es_{k}": v for k, v in _test_scores(trained_es).items()})
-        elif trained is not None:
-            if results.get("test_error") is not None:
-                results["es_test_error"] = results["test_error"]
-            results.update({f"es_{k}": v for k, v in _test_scores(results).items()})
+        distinct = _distinct_es_genotype(search)
+        trained_es = trained if distinct is None else evaluation(job_dir / "eval-es", distinct)
+        if trained_es is not None:
+            if trained_es.get("test_error") is not None:
+                results["es_test_error"] = trained_es["test_error"]
+            results.update({f"es_{k}": v for k, v in _test_scores(trained_es).items()})
     if "spectrum" in job["steps"] and _spectrum_done(job, job_dir):
         path = _spectrum_path(job_dir)
         results["lambda_max_dense"] = RunDir(path.parent).read_json(path.name).get(
