@@ -60,7 +60,8 @@ run_json search_step 180 "$PY" benchmarks/search_step.py --device cuda --setting
 # The search's speed options (tests/test_speed_options.py), same settings.
 run_json search_step_speed 240 "$PY" benchmarks/search_step.py --device cuda --settings a,b \
   --iterations 5 --variants second_order_channels_last,second_order_lean,second_order_bf16,\
-second_order_fast,second_order_fast_bf16,first_order_fast
+second_order_fast,second_order_fast_bf16,first_order_fast,second_order_fast_batched,\
+first_order_batched
 # lambda_max by Lanczos versus the dense Hessian, settings (a) and (b).
 run_json curvature 150 "$PY" benchmarks/curvature.py --device cuda --settings a,b
 # Training throughput: fp32, channels_last, bf16 autocast, both.

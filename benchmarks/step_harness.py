@@ -23,7 +23,9 @@ BASE_VARIANTS = {
     "second_order_exact": {"order": 2, "second_order": "exact"},
 }
 # The search's speed options (tests/test_speed_options.py states each one's tolerance);
-# "fast": the options within fp32 rounding together, "fast_bf16" adds bf16 autocast.
+# "fast": the options within fp32 rounding together, "fast_bf16" adds bf16 autocast;
+# "batched": the stacked mixed edges, "fast_batched" with lean_unroll (channels_last does not
+# combine with them).
 OPTIONS = {
     "channels_last": {"channels_last": True},
     "fused": {"mixed_sum": "fused"},
@@ -32,13 +34,15 @@ OPTIONS = {
     "fast": {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True},
     "fast_bf16": {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True,
                   "amp": True},
+    "batched": {"mixed_sum": "batched"},
+    "fast_batched": {"mixed_sum": "batched", "lean_unroll": True},
 }
 SPEED_VARIANTS = {
     **{f"first_order_{name}": ("first_order", OPTIONS[name])
-       for name in ("channels_last", "fused", "bf16", "fast", "fast_bf16")},
+       for name in ("channels_last", "fused", "bf16", "fast", "fast_bf16", "batched")},
     **{f"second_order_{name}": ("second_order", OPTIONS[name]) for name in OPTIONS},
     **{f"second_order_exact_{name}": ("second_order_exact", OPTIONS[name])
-       for name in ("channels_last", "fused", "lean", "fast")},
+       for name in ("channels_last", "fused", "lean", "fast", "batched", "fast_batched")},
 }
 VARIANTS = {**BASE_VARIANTS,
             **{name: {**BASE_VARIANTS[base], **options}

@@ -37,6 +37,7 @@ def _to(batch: Batch, device: str) -> Batch:
 
 # The speed options within fp32 rounding (tests/test_speed_options.py), each on both devices.
 SPEED_OPTIONS = [{}, {"channels_last": True}, {"mixed_sum": "fused"}, {"lean_unroll": True},
+                 {"mixed_sum": "batched", "lean_unroll": True},
                  {"channels_last": True, "mixed_sum": "fused", "lean_unroll": True}]
 
 

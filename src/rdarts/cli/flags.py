@@ -102,7 +102,8 @@ HELP = {
     "channels_last": "images: the search supernet and its batches in channels_last memory "
                      "format, on CPU and CUDA (equal within fp32 rounding)",
     "mixed_sum": "images: loop (a mixed edge sums its weighted ops in Python, DARTS' code) or "
-                 "fused (one multiply-add per op; equal within fp32 rounding)",
+                 "fused (one multiply-add per op) or batched (the edges leaving a state run "
+                 "each op as one stacked call); equal within fp32 rounding",
     "lean_unroll": "second order: the virtual step and the +-eps shifts as foreach ops over "
                    "all weights, one scratch copy of the BN buffers per hypergradient "
                    "(bitwise equal)",

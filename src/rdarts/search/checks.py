@@ -20,7 +20,7 @@ HESSIAN_MODES = ("train", "eval")
 METHODS = ("darts", "darts-es", "darts-ada", "rs-ws")
 ADA_REGULARIZERS = ("l2", "drop_path", "augment")  # each domain says which of them it has
 EVAL_MODES = ("test", "holdout", "both")
-MIXED_SUMS = ("loop", "fused")
+MIXED_SUMS = ("loop", "fused", "batched")
 
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding, which the data pipelines use, takes [0, 2**32)
@@ -116,6 +116,12 @@ def _check_range(config: SearchConfig) -> None:
          f"device must be auto, cpu or cuda[:N], got {config.device!r}"),
         (config.mixed_sum in MIXED_SUMS,
          f"mixed_sum must be one of {', '.join(MIXED_SUMS)}, got {config.mixed_sum!r}"),
+        (config.mixed_sum != "batched" or config.method != "rs-ws",
+         "mixed_sum batched stacks the mixed edges; RS-ws trains single paths, which have "
+         "nothing to stack: use mixed_sum loop or fused"),
+        (config.mixed_sum != "batched" or not config.channels_last,
+         "mixed_sum batched computes its 1x1 convs as matmuls over NCHW tensors; it does not "
+         "combine with channels_last"),
     ]
     _raise_first(checks)
     _check_stopping(config)

@@ -81,7 +81,7 @@ class SearchConfig:
     # Speed options, off by default (the paper's computation); each equals it within the
     # tolerance its test states (docs/architecture.md, "Speed options").
     channels_last: bool = False  # supernet and batches in channels_last format (images)
-    mixed_sum: str = "loop"  # loop | fused: a mixed edge's weighted sum in fewer ops (images)
+    mixed_sum: str = "loop"  # loop | fused | batched: how image cells compute mixed edges
     lean_unroll: bool = False  # second order: foreach virtual step, one BN scratch copy
     amp: bool = False  # bf16 autocast: weight step and finite-difference virtual step
     # The domain's own settings (language: sizes, BPTT, dropouts), all of its fields; given

@@ -153,10 +153,11 @@ class ImageDomain:
 
     def supernet(self, space: CellSpace, config: Any, data: SearchData) -> nn.Module:
         """The one-shot network; with `channels_last` its 4-d weights in that memory format
-        (the batches follow, see `image_batch`), with `mixed_sum` fused edges."""
+        (the batches follow, see `image_batch`); `mixed_sum` says how its cells compute the
+        mixed edges."""
         supernet = Supernet(space, C=config.channels, num_classes=data.info["num_classes"],
                             layers=config.layers, in_channels=data.info["in_channels"],
-                            fused=config.mixed_sum == "fused")
+                            mixed_sum=config.mixed_sum)
         if config.channels_last:
             supernet = supernet.to(memory_format=torch.channels_last)
         return supernet

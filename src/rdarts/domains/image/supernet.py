@@ -17,6 +17,7 @@ from rdarts.core.alpha import EdgeWeights
 from rdarts.core.genotype import CellGenotype, Genotype
 from rdarts.core.mixed import MixedEdge, drop_path
 from rdarts.core.space import CellSpace
+from rdarts.domains.image.batched import BatchedSearchCell
 from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op
 
 
@@ -107,12 +108,14 @@ class Supernet(nn.Module):
 
     Spec section 3: stem 3x3 conv to 3C + BN; channels double at each reduction; the cell
     output concatenates all N intermediate nodes (multiplier N, not a hard-coded 4).
-    `fused`: the cells' mixed sums in fewer ops (`MixedEdge`; equal within fp32 rounding).
+    `mixed_sum`: how the cells compute their mixed edges: `loop` (edge by edge, op by op, as
+    DARTS' code), `fused` (the same with fewer ops, `MixedEdge`) or `batched` (the edges leaving
+    a state together, `BatchedSearchCell`); all equal within fp32 rounding.
     """
 
     def __init__(self, space: CellSpace, C: int = 16, num_classes: int = 10,
                  layers: int = 8, in_channels: int = 3, stem_multiplier: int = 3,
-                 fused: bool = False) -> None:
+                 mixed_sum: str = "loop") -> None:
         super().__init__()
         if layers < 3:
             raise ValueError(f"the search network needs at least 3 cells, got {layers}")
@@ -128,9 +131,9 @@ class Supernet(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 C_curr *= 2
-            self.cells.append(
-                SearchCell(space, reduction, C_prev_prev, C_prev, C_curr, reduction_prev, fused)
-            )
+            cell: nn.Module = SearchCell(space, reduction, C_prev_prev, C_prev, C_curr,
+                                         reduction_prev, fused=mixed_sum == "fused")
+            self.cells.append(BatchedSearchCell(cell) if mixed_sum == "batched" else cell)
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, space.nodes * C_curr
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
