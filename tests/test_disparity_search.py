@@ -228,3 +228,11 @@ def test_select_keeps_the_lowest_retraining_epe_and_prints_the_s6_cell(tmp_path,
     scores = {c["name"]: c["val_epe"] for c in result["candidates"]}
     assert len(scores) == 2 and result["chosen"] == min(scores, key=scores.get)
     assert "upsample:" in printed and "--domain disparity --preset paper" in printed
+
+
+@pytest.mark.parametrize("flag", [["--mixed-sum", "batched"], ["--channels-last"]])
+def test_the_image_layout_options_are_refused_not_ignored(flag, tmp_path, capsys):
+    assert main(["search", *SMOKE, *flag, "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "speed options of the image domain; the disparity domain" in err[0]

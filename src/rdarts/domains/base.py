@@ -20,6 +20,21 @@ from torch import nn
 
 from rdarts.core.genotype import Genotype
 from rdarts.core.space import CellLayout, CellSpace
+from rdarts.errors import ConfigError
+
+# The image supernet's layout options and their off values (search/config.py).
+IMAGE_LAYOUT_OPTIONS = (("channels_last", False), ("mixed_sum", "loop"))
+
+
+def refuse_image_layout_options(config: Any, domain: str, also: tuple = ()) -> None:
+    """A domain whose networks have no meaning for the image supernet's layout options
+    refuses them (one line naming them) rather than ignoring them; `also`: more (name, off
+    value) pairs the domain cannot serve."""
+    given = [name for name, off in (*IMAGE_LAYOUT_OPTIONS, *also)
+             if getattr(config, name, off) != off]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: speed options of the image domain; the "
+                          f"{domain} domain computes its cells without them")
 
 
 @dataclass(frozen=True, eq=False)

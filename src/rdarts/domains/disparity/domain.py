@@ -24,7 +24,14 @@ from torch import nn
 
 from rdarts.core.genotype import Genotype
 from rdarts.core.space import CellSpace
-from rdarts.domains.base import Batch, EpochPlan, Regularizer, Score, SearchData
+from rdarts.domains.base import (
+    Batch,
+    EpochPlan,
+    Regularizer,
+    Score,
+    SearchData,
+    refuse_image_layout_options,
+)
 from rdarts.domains.disparity import spaces
 from rdarts.domains.disparity.augment import augment
 from rdarts.domains.disparity.datasets import load_stereo
@@ -127,6 +134,7 @@ class DisparityDomain:
                   "settings": asdict(settings)})
 
     def supernet(self, space: CellSpace, config: Any, data: SearchData) -> nn.Module:
+        refuse_image_layout_options(config, "disparity")
         return DisparitySupernet(space, topology_of(config.channels, settings_of(config),
                                                     space.nodes))
 

@@ -22,7 +22,14 @@ from torch import nn
 
 from rdarts.core.genotype import Genotype, check_fits
 from rdarts.core.space import CellSpace
-from rdarts.domains.base import Batch, EpochPlan, Regularizer, Score, SearchData
+from rdarts.domains.base import (
+    Batch,
+    EpochPlan,
+    Regularizer,
+    Score,
+    SearchData,
+    refuse_image_layout_options,
+)
 from rdarts.domains.language import spaces
 from rdarts.domains.language.corpus import Corpus, batchify, embedded_corpus, read_corpus
 from rdarts.domains.language.genotypes import KNOWN_GENOTYPES
@@ -63,16 +70,6 @@ def load_corpus(dataset: str, data_dir: str | None) -> Corpus:
 
 def _prefix(tokens: torch.Tensor, count: int | None) -> torch.Tensor:
     return tokens if count is None else tokens[:count]
-
-
-def _check_speed_options(config: Any) -> None:
-    """The image supernet's speed options have no meaning here, and bf16 autocast would
-    carry a bf16 hidden state into the fp32 architecture step: refused, not ignored."""
-    given = [name for name, off in (("channels_last", False), ("mixed_sum", "loop"),
-                                    ("amp", False)) if getattr(config, name, off) != off]
-    if given:
-        raise ConfigError(f"{', '.join(given)}: speed options of the image domain; the "
-                          f"language domain computes its cells without them")
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,8 @@ class LanguageDomain:
                   "settings": asdict(settings)})
 
     def supernet(self, space: CellSpace, config: Any, data: SearchData) -> nn.Module:
-        _check_speed_options(config)
+        # bf16 autocast would carry a bf16 hidden state into the fp32 architecture step
+        refuse_image_layout_options(config, "language", also=(("amp", False),))
         settings = settings_of(config)
         return RecurrentSupernet(space, data.info["vocabulary"], settings.hidden_size,
                                  dropouts_of(settings), ar=settings.ar, tar=settings.tar)
