@@ -1,11 +1,12 @@
 """Mixed edges computed together (`mixed_sum: batched`): the edges that leave the same states
 run each op once, as one stacked call, instead of once per edge.
 
-Why: at the CPU scales of the paper's spaces a search iteration is dispatch-bound (issue
-measurements: ~100k tensor operations per second-order iteration at 5 cells, C = 8, with 41%
-of the time outside the convolutions). DARTS Eq. (1) sums sum_o w[e, o] * op_o(x) edge by
-edge; every state feeds several edges, and for the same op those edges differ only in their
-weights. Stacking those weights turns one call per edge into one call per (state, op):
+Why: at small CPU scales a search iteration is dispatch-bound (a profile of a second-order
+iteration at 5 cells, C = 8: about 100k tensor operations, 41% of the time outside the
+convolutions; docs/benchmarks.md has the measurements, and where batching pays). DARTS
+Eq. (1) sums sum_o w[e, o] * op_o(x) edge by edge; every state feeds several edges, and for
+the same op those edges differ only in their weights. Stacking those weights turns one call
+per edge into one call per (state, op):
 
 - a parametric op (sep/dil conv, skip_connect at stride 2 = factorized reduce) over the T
   edges that offer it: depthwise convs grouped over T*C channels, the 1x1 convs as one
@@ -239,6 +240,8 @@ class BatchedSearchCell(nn.Module):
                    weights: torch.Tensor) -> dict[int, torch.Tensor]:
         """Every op of the phase once; the weighted sum per edge (stacked when uniform)."""
         phase, uses = self.phases[index], self.uses[index]
+        if not uses:  # only noise (S4) or none leaves these states: drawn at node time
+            return {}
         relus: dict[int, torch.Tensor] = {}
         results: dict[str, torch.Tensor | dict[int, torch.Tensor]] = {}
         for name in uses:
@@ -248,8 +251,6 @@ class BatchedSearchCell(nn.Module):
             else:
                 results[name] = {s: self._shared_op(f"p{index}_s{s}_{name}", states[s])
                                  for s in {phase.edge_sources[u.position] for u in uses[name]}}
-        if not uses:
-            return {}
         if phase.uniform:
             return self._uniform_sum(phase, uses, results, weights)
         return self._edge_sums(phase, uses, results, weights)
