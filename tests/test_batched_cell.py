@@ -123,3 +123,16 @@ def test_a_single_path_is_refused_with_the_reason():
 def test_batched_with_what_it_cannot_serve_is_a_config_error(changes, message):
     with pytest.raises(ConfigError, match=message):
         resolve(overrides={"mixed_sum": "batched", **changes})
+
+
+def test_a_batched_supernet_round_trips_its_state_dict_without_index_buffers():
+    _, batched = _pair("s3")
+    state = batched.state_dict()
+    assert not any("edge_index" in key for key in state)  # rebuilt from the space, not saved
+    _, other = _pair("s3")
+    other.load_state_dict(state)
+    x = torch.randn(2, 3, 8, 8)
+    weights = {name: a.softmax(-1) for name, a in _alpha("s3").items()}
+    batched.eval()
+    other.eval()
+    assert torch.equal(other(x, weights), batched(x, weights))

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rdarts.core.mixed import drop_path
+from rdarts.core.space import first_edge
 from rdarts.domains.image.ops import DilConv, FactorizedReduce, Identity, Noise, SepConv
 from rdarts.errors import ConfigError
 
@@ -138,10 +139,30 @@ class _Phase:
     sources: tuple[int, ...]
     edges: tuple[int, ...]
     edge_sources: tuple[int, ...]
+    counts: tuple[int, ...]  # edges per source
     uniform: bool  # every edge offers the same ops in the same columns
 
-    def count(self, source: int) -> int:
-        return self.edge_sources.count(source)
+
+@dataclass(frozen=True)
+class _OpPlan:
+    """What the forward pass needs of one op in a phase, decided once at build time: its
+    column (uniform phases), and how many of each source's edges offer it."""
+
+    column: int
+    counts: tuple[int, ...]  # per source of the phase
+
+    def sources(self, phase: _Phase) -> tuple[int, ...]:
+        return tuple(s for s, k in zip(phase.sources, self.counts, strict=True) if k)
+
+
+def _op_plans(phase: _Phase, uses: dict[str, list[_Use]]) -> dict[str, _OpPlan]:
+    """Each op's plan, in the order of its column (the loop's order of adding them)."""
+    plans = {}
+    for name in sorted(uses, key=lambda n: uses[n][0].column):
+        sources = [phase.edge_sources[use.position] for use in uses[name]]
+        plans[name] = _OpPlan(uses[name][0].column,
+                              tuple(sources.count(s) for s in phase.sources))
+    return plans
 
 
 class BatchedSearchCell(nn.Module):
@@ -157,22 +178,29 @@ class BatchedSearchCell(nn.Module):
         self.preprocess0, self.preprocess1 = loop_cell.preprocess0, loop_cell.preprocess1
         self.op_names = loop_cell.op_names
         self.relu = nn.ReLU()  # the stacked ops' leading ReLU, once per state
-        self.first_edge = [node * (node + 3) // 2 for node in range(self.nodes)]
+        self.first_edge = [first_edge(node) for node in range(self.nodes)]
         self.phases = [self._phase(sources) for sources in
                        [(0, 1), *((node + 2,) for node in range(self.nodes - 1))]]
         self.stacked = nn.ModuleDict()
         self.shared = nn.ModuleDict()
         self.noise: dict[int, tuple[int, nn.Module]] = {}
         self.uses: list[dict[str, list[_Use]]] = []
+        self.plans: list[dict[str, _OpPlan]] = []  # per phase, ops in column order
         for index, phase in enumerate(self.phases):
-            self.uses.append(self._build_phase(index, phase, loop_cell.edges))
+            uses = self._build_phase(index, phase, loop_cell.edges)
+            self.uses.append(uses)
+            self.plans.append(_op_plans(phase, uses))
+            # the edges' weight rows, gathered without a host-to-device copy per call
+            self.register_buffer(f"edge_index{index}", torch.tensor(phase.edges),
+                                 persistent=False)
 
     def _phase(self, sources: tuple[int, ...]) -> _Phase:
         edges = [(self.first_edge[node] + source, source) for source in sources
                  for node in range(max(0, source - 1), self.nodes)]
         ops = {self.op_names[edge] for edge, _ in edges}
-        return _Phase(sources, tuple(e for e, _ in edges), tuple(s for _, s in edges),
-                      uniform=len(ops) == 1)
+        edge_sources = tuple(s for _, s in edges)
+        return _Phase(sources, tuple(e for e, _ in edges), edge_sources,
+                      tuple(edge_sources.count(s) for s in sources), uniform=len(ops) == 1)
 
     def _build_phase(self, index: int, phase: _Phase,
                      loop_edges: nn.ModuleList) -> dict[str, list[_Use]]:
@@ -187,9 +215,8 @@ class BatchedSearchCell(nn.Module):
                 if isinstance(module, Noise):
                     self.noise.setdefault(edge, (column, module))
                     continue
-                stacked = type(module) in STACKED
-                found = modules.setdefault(name, [])
-                if stacked:
+                if type(module) in STACKED:
+                    found = modules.setdefault(name, [])
                     row = len(found)
                     found.append(module)
                 else:
@@ -199,8 +226,7 @@ class BatchedSearchCell(nn.Module):
                         self.shared[key] = module
                 uses.setdefault(name, []).append(_Use(position, column, row))
         for name, found in modules.items():
-            if found:
-                self.stacked[f"p{index}_{name}"] = STACKED[type(found[0])](found)
+            self.stacked[f"p{index}_{name}"] = STACKED[type(found[0])](found)
         return uses
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
@@ -239,28 +265,28 @@ class BatchedSearchCell(nn.Module):
     def _run_phase(self, index: int, states: list[torch.Tensor],
                    weights: torch.Tensor) -> dict[int, torch.Tensor]:
         """Every op of the phase once; the weighted sum per edge (stacked when uniform)."""
-        phase, uses = self.phases[index], self.uses[index]
-        if not uses:  # only noise (S4) or none leaves these states: drawn at node time
+        phase, plans = self.phases[index], self.plans[index]
+        if not plans:  # only noise (S4) or none leaves these states: drawn at node time
             return {}
         relus: dict[int, torch.Tensor] = {}
         results: dict[str, torch.Tensor | dict[int, torch.Tensor]] = {}
-        for name in uses:
+        for name, plan in plans.items():
             key = f"p{index}_{name}"
             if key in self.stacked:
-                results[name] = self._stacked_op(key, uses[name], phase, states, relus)
+                results[name] = self._stacked_op(key, plan, phase, states, relus)
             else:
                 results[name] = {s: self._shared_op(f"p{index}_s{s}_{name}", states[s])
-                                 for s in {phase.edge_sources[u.position] for u in uses[name]}}
+                                 for s in plan.sources(phase)}
         if phase.uniform:
-            return self._uniform_sum(phase, uses, results, weights)
-        return self._edge_sums(phase, uses, results, weights)
+            rows = weights.index_select(0, getattr(self, f"edge_index{index}"))
+            return self._uniform_sum(phase, plans, results, rows)
+        return self._edge_sums(phase, self.uses[index], results, weights)
 
-    def _stacked_op(self, key: str, uses: list[_Use], phase: _Phase,
+    def _stacked_op(self, key: str, plan: _OpPlan, phase: _Phase,
                     states: list[torch.Tensor], relus: dict[int, torch.Tensor]) -> torch.Tensor:
         """(N, T, C, H', W'): the op on the T edges that offer it, inputs ReLU'd once."""
         blocks = []
-        for source in phase.sources:
-            count = sum(phase.edge_sources[u.position] == source for u in uses)
+        for source, count in zip(phase.sources, plan.counts, strict=True):
             if count:
                 if source not in relus:
                     relus[source] = self.relu(states[source])
@@ -268,23 +294,21 @@ class BatchedSearchCell(nn.Module):
                 blocks.append(x.unsqueeze(1).expand(-1, count, -1, -1, -1))
         stacked = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
         out = self.stacked[key](stacked.flatten(1, 2))
-        return out.unflatten(1, (len(uses), -1))
+        return out.unflatten(1, (sum(plan.counts), -1))
 
     def _shared_op(self, key: str, state: torch.Tensor) -> torch.Tensor:
         return self.shared[key](state) if key in self.shared else state
 
-    def _uniform_sum(self, phase: _Phase, uses: dict[str, list[_Use]],
-                     results: dict, weights: torch.Tensor) -> dict[int, torch.Tensor]:
+    def _uniform_sum(self, phase: _Phase, plans: dict[str, _OpPlan],
+                     results: dict, rows: torch.Tensor) -> dict[int, torch.Tensor]:
         """All edges offer the same ops: per source state, one multiply-add per op over its
         edges' (N, k, ...) stack, in the edge's op order (as the loop adds them). A
         parameter-free op's output is broadcast over the k edges, not copied k times, so
         the backward pass keeps one tensor of it, as the loop does."""
-        counts = [phase.count(source) for source in phase.sources]
-        rows = weights[list(phase.edges)]
+        counts = list(phase.counts)
         totals: list[torch.Tensor | None] = [None] * len(counts)
-        for name in sorted(uses, key=lambda n: uses[n][0].column):
-            column = uses[name][0].column
-            w_blocks = rows[:, column].reshape(1, -1, 1, 1, 1).split(counts, dim=1)
+        for name, plan in plans.items():  # in column order
+            w_blocks = rows[:, plan.column].reshape(1, -1, 1, 1, 1).split(counts, dim=1)
             result = results[name]
             blocks = ([result[s].unsqueeze(1) for s in phase.sources]
                       if isinstance(result, dict) else result.split(counts, dim=1))
