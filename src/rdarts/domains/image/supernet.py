@@ -16,7 +16,7 @@ from torch import nn
 from rdarts.core.alpha import EdgeWeights
 from rdarts.core.genotype import CellGenotype, Genotype
 from rdarts.core.mixed import MixedEdge, drop_path
-from rdarts.core.space import CellSpace
+from rdarts.core.space import CellSpace, first_edge
 from rdarts.domains.image.batched import BatchedSearchCell
 from rdarts.domains.image.ops import FactorizedReduce, ReLUConvBN, build_op
 
@@ -93,7 +93,7 @@ class SearchCell(nn.Module):
         running the ops whose weight is 0 (RS-ws training and scoring, discretisation)."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node, edges in enumerate(chosen):
-            first = node * (node + 3) // 2
+            first = first_edge(node)
             total = 0
             for op, source in edges:
                 edge = first + source
