@@ -7,9 +7,11 @@ lambda_max of the last epoch, and for the DARTS cell and the DARTS-ES cell of th
 (`es_simulate`) the test EPE, the shifted-test EPE and the parameters of the trained network
 (mean +- std over seeds), the epochs DARTS-ES stopped at, and each cell's count of
 parameter-free ops (skip_connect, max_pool_3x3) over its three cells. Unfinished searches or
-trainings are left out and counted. Prints Markdown (or JSON).
+trainings are left out and counted. Prints Markdown (or JSON); `--genotypes` prints the
+found cells instead (DARTS and DARTS-ES, per setting and seed; nodes separated by " / ").
 
     python benchmarks/s6_tables.py results/s6/table3_cpu results/s6/table4_cpu
+    python benchmarks/s6_tables.py --genotypes results/s6/table3_cpu
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from rdarts.domains.registry import domain_genotype
 from rdarts.runs.rundir import RunDir
 
 # Zela et al. Tables 3 and 4: (one-shot val. EPE, FlyingThings3D test EPE, Sintel EPE, params M).
@@ -33,6 +36,7 @@ PAPER = {
                      27e-4: (4.25, 2.72, 4.83, 10.29), 81e-4: (4.61, 2.34, 3.85, 12.16)},
 }
 PARAMETER_FREE = {"skip_connect", "max_pool_3x3"}
+SHORT_OPS = {"sep_conv_3x3": "sep", "max_pool_3x3": "max", "skip_connect": "skip"}
 
 
 def _axis(sweep: Path) -> str:
@@ -76,6 +80,8 @@ def _run(job: Path, axis: str) -> tuple[float, dict] | None:
         "es_epoch": stop.get("return_epoch") if stop.get("triggered") else None,
         "darts": None if darts is None else _scores(darts, result["genotype"]),
         "es": None if es is None else _scores(es, stop.get("genotype", result["genotype"])),
+        "genotypes": {"darts": result["genotype"],
+                      "es": stop.get("genotype", result["genotype"])},
     }
 
 
@@ -138,18 +144,50 @@ def table(axis: str, found: dict[float, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def cell_lines(genotype: dict) -> list[str]:
+    """The three cells of an S6 genotype, one line each, ops shortened and nodes separated by
+    " / " (the upsampling cell's first node has four inputs, its others two)."""
+    lines = []
+    for line in str(domain_genotype(genotype, "disparity")).splitlines():
+        for op, short in SHORT_OPS.items():
+            line = line.replace(op, short)
+        lines.append(line.replace(" | ", " / "))
+    return lines
+
+
+def genotypes(axis: str, found: dict[float, list[dict]]) -> str:
+    """The found cells of every finished search as a fenced text block: for each setting and
+    seed the DARTS cell (the search's end) and the DARTS-ES cell, with their test EPE."""
+    name = {"augment_scale": "F", "weight_decay": "L2"}[axis]
+    lines = ["```"]
+    for value in sorted(found):
+        for run in sorted(found[value], key=lambda r: r["seed"]):
+            cells = [("DARTS", "darts", "end")]
+            if run["es_epoch"] is not None:
+                cells.append(("DARTS-ES", "es", f"epoch {run['es_epoch']}"))
+            for label, key, when in cells:
+                scores = run[key]
+                test = "untrained" if scores is None else f"test EPE {scores['test_epe']:.2f}"
+                lines.append(f"{name} = {value:g}, seed {run['seed']}, {label} ({when}, {test})")
+                lines += ["    " + line for line in cell_lines(run["genotypes"][key])]
+    return "\n".join([*lines, "```"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", type=Path, nargs="+")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--genotypes", action="store_true",
+                        help="print the found cells of every search instead of the table")
     args = parser.parse_args()
     found = rows(args.sweeps)
     if args.json:
         print(json.dumps(found, indent=2))
         return
+    show = genotypes if args.genotypes else table
     for axis in ("augment_scale", "weight_decay"):
         if axis in found:
-            print(table(axis, found[axis]) + "\n")
+            print(show(axis, found[axis]) + "\n")
 
 
 if __name__ == "__main__":

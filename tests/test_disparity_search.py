@@ -217,6 +217,13 @@ def test_a_sweep_trains_the_darts_and_the_darts_es_cells_of_s6(tmp_path, capsys)
     assert row["one_shot_val_epe"] == record["one_shot_val_epe"]
     text = tables.table("weight_decay", {8.1e-3: [row]})
     assert f"{record['test_epe']:.2f}" in text and "4.61 / 2.34 / 3.85 / 12.16" in text
+    cells = tables.genotypes("weight_decay", {8.1e-3: [row]}).splitlines()
+    heads = [line for line in cells if line.startswith("L2 = 0.0081, seed 0")]
+    assert len(heads) == 2 and f"test EPE {record['es_test_epe']:.2f}" in heads[1]
+    upsample = cells[cells.index(heads[1]) + 3].strip()
+    first_node = upsample.removeprefix("upsample: ").split(" / ")[0]
+    assert upsample.count(" / ") == 2 and first_node.count("<-") == 4
+    assert upsample.count("<-") == 8
 
 
 def test_select_keeps_the_lowest_retraining_epe_and_prints_the_s6_cell(tmp_path, capsys):
