@@ -397,3 +397,9 @@ def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:
     ada = SearchRun(path=tmp_path, name="ada", config={"method": "darts-ada"},
                     metrics=[fired], result=None, hessian=[], discretization=[])
     assert ada.early_stop is None  # no DARTS-ES point is marked for DARTS-ADA
+
+
+def test_setting_labels_name_the_differing_domain_setting_not_the_nested_dict() -> None:
+    configs = [{"space": "s6", "domain_settings": {"augment_scale": f, "max_displacement": 6}}
+               for f in (0.5, 2.0)]
+    assert setting_labels(configs) == ["augment_scale=0.5", "augment_scale=2.0"]

@@ -19,6 +19,14 @@ def format_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A setting with its domain's own settings beside the shared ones (augment_scale ...), so
+    that a label names the one domain setting that differs, not the whole nested dict."""
+    own = config.get("domain_settings")
+    flat = {k: v for k, v in config.items() if k != "domain_settings"}
+    return {**flat, **own} if isinstance(own, dict) else flat
+
+
 def candidate_labels(candidates: Any) -> dict[str, str]:
     """{candidate: 'drop_path=0.2'}: the settings a selection's candidate differs in from the
     others (its own name when they differ in nothing)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rdarts.report.labels import format_value
+from rdarts.report.labels import flat_config, format_value
 from rdarts.report.records import SearchRun, finite
 from rdarts.report.style import legend_below, new_figure, save, setting_color, setting_marker
 from rdarts.report.tables import LABEL_SHORT, Setting, metric_groups
@@ -26,13 +26,6 @@ STRENGTHS = ("weight_decay", "drop_path", "augment_scale", "cutout_prob", "ada_e
 SHOWN = {"weight_decay": "L2 factor (weight decay)", "drop_path": "ScheduledDropPath "
          "probability", "augment_scale": "augmentation scale F", "cutout_prob": "Cutout "
          "probability"}
-
-
-def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A setting with its domain's own settings beside the shared ones (augment_scale ...)."""
-    own = config.get("domain_settings")
-    flat = {k: v for k, v in config.items() if k != "domain_settings"}
-    return {**flat, **own} if isinstance(own, dict) else flat
 
 
 def strength_axis(settings: list[Setting]) -> tuple[str, list[str]] | None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from rdarts.report.benchmark import table_entry
 from rdarts.report.collect import unique_names
-from rdarts.report.labels import format_value
+from rdarts.report.labels import flat_config, format_value
 from rdarts.report.metric import Metric, common_metric
 from rdarts.report.records import SearchRun, SelectionRun
 from rdarts.search.registry import setting_applies
@@ -51,7 +51,8 @@ def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
     wd=0.0009' (space, dataset, method first as bare values). A key counts only among the
     settings whose method reads it (`key_applies`), so an RS-ws sample count never labels a
     DARTS setting."""
-    relevant = [{k: v for k, v in c.items() if key_applies(k, c)} for c in configs]
+    flat = [flat_config(c) for c in configs]
+    relevant = [{k: v for k, v in c.items() if key_applies(k, c)} for c in flat]
     keys = list(dict.fromkeys(k for c in relevant for k in c))
     differing = [k for k in keys
                  if len({format_value(c[k]) for c in relevant if k in c}) > 1]
