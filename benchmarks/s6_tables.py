@@ -73,15 +73,15 @@ def _run(job: Path, axis: str) -> tuple[float, dict] | None:
     stop = result.get("early_stopping") or {}
     darts = _trained(job / "eval")
     es = _trained(job / "eval-es") if stop.get("triggered") else darts
+    cells = {"darts": result["genotype"], "es": stop.get("genotype", result["genotype"])}
     return _value(config, axis), {
         "seed": config["seed"], "one_shot_val_epe": result["final"]["val_epe"],
         "lambda_max": [r["lambda_max"] for r in metrics if r.get("lambda_max") is not None],
         "search_seconds": result.get("search_seconds"),
         "es_epoch": stop.get("return_epoch") if stop.get("triggered") else None,
-        "darts": None if darts is None else _scores(darts, result["genotype"]),
-        "es": None if es is None else _scores(es, stop.get("genotype", result["genotype"])),
-        "genotypes": {"darts": result["genotype"],
-                      "es": stop.get("genotype", result["genotype"])},
+        "darts": None if darts is None else _scores(darts, cells["darts"]),
+        "es": None if es is None else _scores(es, cells["es"]),
+        "genotypes": cells,
     }
 
 

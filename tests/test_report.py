@@ -399,7 +399,11 @@ def test_darts_ada_has_no_darts_es_answer(tmp_path: Path) -> None:
     assert ada.early_stop is None  # no DARTS-ES point is marked for DARTS-ADA
 
 
-def test_setting_labels_name_the_differing_domain_setting_not_the_nested_dict() -> None:
-    configs = [{"space": "s6", "domain_settings": {"augment_scale": f, "max_displacement": 6}}
-               for f in (0.5, 2.0)]
-    assert setting_labels(configs) == ["augment_scale=0.5", "augment_scale=2.0"]
+def test_settings_name_the_differing_domain_setting_not_the_nested_dict(tmp_path: Path) -> None:
+    runs = [SearchRun(path=tmp_path / str(f), name=str(f), config={
+        "space": "s6", "seed": 0,
+        "domain_settings": {"augment_scale": f, "max_displacement": 6}},
+        metrics=[], result=None, hessian=[], discretization=[]) for f in (0.5, 2.0)]
+    settings = group_settings(runs)
+    assert [s.label for s in settings] == ["augment_scale=0.5", "augment_scale=2.0"]
+    assert all("domain_settings" not in s.config for s in settings)  # the settings table too

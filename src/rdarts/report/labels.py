@@ -21,7 +21,7 @@ def format_value(value: Any) -> str:
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
     """A setting with its domain's own settings beside the shared ones (augment_scale ...), so
-    that a label names the one domain setting that differs, not the whole nested dict."""
+    that the report names the one domain setting that differs, not the whole nested dict."""
     own = config.get("domain_settings")
     flat = {k: v for k, v in config.items() if k != "domain_settings"}
     return {**flat, **own} if isinstance(own, dict) else flat

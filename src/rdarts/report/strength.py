@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rdarts.report.labels import flat_config, format_value
+from rdarts.report.labels import format_value
 from rdarts.report.records import SearchRun, finite
 from rdarts.report.style import legend_below, new_figure, save, setting_color, setting_marker
 from rdarts.report.tables import LABEL_SHORT, Setting, metric_groups
@@ -31,7 +31,7 @@ SHOWN = {"weight_decay": "L2 factor (weight decay)", "drop_path": "ScheduledDrop
 def strength_axis(settings: list[Setting]) -> tuple[str, list[str]] | None:
     """(the x key, the other keys that differ) when the settings vary in a numeric setting
     with at least two values; None otherwise."""
-    configs = [flat_config(s.config) for s in settings]
+    configs = [s.config for s in settings]
     keys = list(dict.fromkeys(k for c in configs for k in c))
     differing = [k for k in keys if len({format_value(c.get(k)) for c in configs}) > 1]
     numeric = [k for k in differing
@@ -47,7 +47,7 @@ def _series(settings: list[Setting], x_key: str,
     """Settings by the values of the other differing keys, each sorted by strength."""
     lines: dict[str, list[tuple[float, Setting]]] = {}
     for setting in settings:
-        config = flat_config(setting.config)
+        config = setting.config
         label = " ".join(f"{LABEL_SHORT.get(k, k)}={format_value(config.get(k))}"
                          for k in others) or "all runs"
         lines.setdefault(label, []).append((float(config[x_key]), setting))

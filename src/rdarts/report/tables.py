@@ -51,8 +51,7 @@ def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
     wd=0.0009' (space, dataset, method first as bare values). A key counts only among the
     settings whose method reads it (`key_applies`), so an RS-ws sample count never labels a
     DARTS setting."""
-    flat = [flat_config(c) for c in configs]
-    relevant = [{k: v for k, v in c.items() if key_applies(k, c)} for c in flat]
+    relevant = [{k: v for k, v in c.items() if key_applies(k, c)} for c in configs]
     keys = list(dict.fromkeys(k for c in relevant for k in c))
     differing = [k for k in keys
                  if len({format_value(c[k]) for c in relevant if k in c}) > 1]
@@ -71,14 +70,18 @@ def setting_labels(configs: list[dict[str, Any]]) -> list[str]:
 
 
 def group_settings(searches: list[SearchRun]) -> list[Setting]:
-    """Settings in order of first appearance; runs within one ordered by seed."""
+    """Settings in order of first appearance; runs within one ordered by seed. A setting's
+    config holds the domain's own settings beside the shared ones (`flat_config`), so that
+    labels, the settings table and the strength axis name `augment_scale`, not the nested
+    `domain_settings`."""
     groups: dict[str, list[SearchRun]] = {}
     for run in searches:
         groups.setdefault(json.dumps(run.setting, sort_keys=True, default=str), []).append(run)
     members = [sorted(g, key=lambda r: (str(r.seed), r.name)) for g in groups.values()]
-    labels = setting_labels([g[0].setting for g in members])
-    return [Setting(label, g[0].setting, tuple(g)) for label, g in zip(labels, members,
-                                                                          strict=True)]
+    configs = [flat_config(g[0].setting) for g in members]
+    labels = setting_labels(configs)
+    return [Setting(label, config, tuple(g))
+            for label, config, g in zip(labels, configs, members, strict=True)]
 
 
 @dataclass(frozen=True)
