@@ -106,15 +106,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # CPU scale for the paper's S1-S4 study (Table 1, Figure 3): a 5-cell, 8-channel supernet
     # on 1,000 training images (500 for w, 500 for alpha), batch 32, for the paper's 50 epochs,
-    # second order, lambda_max every epoch: about 35 s per epoch on 2 idle cores, so a search
-    # fits the study's 30 minutes (3,000 images took 105 s per epoch: measured, then shrunk;
-    # docs/benchmarks/cpu-reproduction.md).
+    # second order, lambda_max every epoch: 20-35 s per epoch on 2 idle cores, so a search
+    # fits the study's 30 minutes (3,000 images took 105 s per epoch: measured, then shrunk).
+    # 15 architecture steps per epoch against the paper's 390: Adam moves alpha by about
+    # arch_lr per step, so at the paper's 3e-4 alpha stayed within 0.3 of its start in 50
+    # epochs (softmax weights 0.28-0.40, cells decided by near ties). arch_lr scaled by 390/15
+    # gives alpha the paper's movement per epoch (docs/benchmarks/cpu-reproduction.md).
     "cpu": {
         "epochs": 50,
         "layers": 5,
         "channels": 8,
         "batch_size": 32,
         "max_train_images": 1000,
+        "arch_lr": 7.8e-3,
     },
 }
 

@@ -35,7 +35,14 @@ from torch import nn
 
 from rdarts.core.mixed import drop_path
 from rdarts.core.space import first_edge
-from rdarts.domains.image.ops import DilConv, FactorizedReduce, Identity, Noise, SepConv
+from rdarts.domains.image.ops import (
+    DilConv,
+    FactorizedReduce,
+    Identity,
+    Noise,
+    SepConv,
+    shifted_grid,
+)
 from rdarts.errors import ConfigError
 
 
@@ -63,6 +70,24 @@ def _pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return out.reshape(n, -1, height, width)
 
 
+def _expanded(inputs: Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
+    """(N, T*C, H, W): each source's (N, C, H, W) state repeated for its `count` edges."""
+    blocks = [x.unsqueeze(1).expand(-1, count, -1, -1, -1)
+              for x, count in zip(inputs, counts, strict=True)]
+    stacked = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+    return stacked.flatten(1, 2)
+
+
+def _fanned_out(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(N, k, C', H, W): k 1x1 convs (weight (k, C', C)) of one (N, C, H, W) input, as one
+    matmul with the k matrices stacked, so the input is never repeated k times."""
+    n, channels, height, width = x.shape
+    edges, out_channels, _ = weight.shape
+    out = torch.matmul(weight.reshape(edges * out_channels, channels),
+                       x.reshape(n, channels, height * width))
+    return out.reshape(n, edges, out_channels, height, width)
+
+
 class StackedDilConv(nn.Module):
     """T `DilConv`s without their leading ReLU (the caller applies it once per state)."""
 
@@ -81,6 +106,11 @@ class StackedDilConv(nn.Module):
                      dilation=self.dilation, groups=self.depthwise.shape[0])
         return self.bn(_pointwise(self.pointwise, y))
 
+    def forward_sources(self, inputs: Sequence[torch.Tensor],
+                        counts: Sequence[int]) -> torch.Tensor:
+        """The op on each source's `count` edges: (N, T*C, H', W')."""
+        return self(_expanded(inputs, counts))
+
 
 class StackedSepConv(nn.Module):
     """T `SepConv`s without their leading ReLU: stacked DilConv, ReLU, stacked DilConv."""
@@ -94,10 +124,17 @@ class StackedSepConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.second(self.relu(self.first(x)))
 
+    def forward_sources(self, inputs: Sequence[torch.Tensor],
+                        counts: Sequence[int]) -> torch.Tensor:
+        """The op on each source's `count` edges: (N, T*C, H', W')."""
+        return self(_expanded(inputs, counts))
+
 
 class StackedFactorizedReduce(nn.Module):
     """T `FactorizedReduce`s (skip_connect at stride 2) without their leading ReLU: the even
-    and the one-pixel-shifted sub-sampling, each edge's two 1x1 convs as batched matmuls."""
+    and the one-pixel-shifted sub-sampling, taken once per source state, and each source's
+    edges' 1x1 convs as one matmul (`_fanned_out`): the full-resolution state is never
+    repeated per edge."""
 
     def __init__(self, reduces: Sequence[FactorizedReduce]) -> None:
         super().__init__()
@@ -107,15 +144,16 @@ class StackedFactorizedReduce(nn.Module):
                                              for r in reduces]))
         self.bn = _stacked_bn([r.bn for r in reduces])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
-        even = _pointwise(self.even, x[:, :, ::2, ::2])
-        odd = _pointwise(self.odd, shifted[:, :, ::2, ::2])
-        n, _, height, width = even.shape
-        edges = self.even.shape[0]
-        halves = (even.reshape(n, edges, -1, height, width),
-                  odd.reshape(n, edges, -1, height, width))
-        return self.bn(torch.cat(halves, dim=2).flatten(1, 2))
+    def forward_sources(self, inputs: Sequence[torch.Tensor],
+                        counts: Sequence[int]) -> torch.Tensor:
+        """(N, T*C, H', W'): per edge its even half, then its odd half (the loop's cat)."""
+        parts = []
+        for x, even, odd in zip(inputs, self.even.split(list(counts)),
+                                self.odd.split(list(counts)), strict=True):
+            parts.append(torch.cat([_fanned_out(even, x[:, :, ::2, ::2]),
+                                    _fanned_out(odd, shifted_grid(x))], dim=2))
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return self.bn(out.flatten(1, 2))
 
 
 STACKED = {SepConv: StackedSepConv, DilConv: StackedDilConv,
@@ -285,16 +323,15 @@ class BatchedSearchCell(nn.Module):
     def _stacked_op(self, key: str, plan: _OpPlan, phase: _Phase,
                     states: list[torch.Tensor], relus: dict[int, torch.Tensor]) -> torch.Tensor:
         """(N, T, C, H', W'): the op on the T edges that offer it, inputs ReLU'd once."""
-        blocks = []
+        inputs, counts = [], []
         for source, count in zip(phase.sources, plan.counts, strict=True):
             if count:
                 if source not in relus:
                     relus[source] = self.relu(states[source])
-                x = relus[source]
-                blocks.append(x.unsqueeze(1).expand(-1, count, -1, -1, -1))
-        stacked = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-        out = self.stacked[key](stacked.flatten(1, 2))
-        return out.unflatten(1, (sum(plan.counts), -1))
+                inputs.append(relus[source])
+                counts.append(count)
+        out = self.stacked[key].forward_sources(inputs, counts)
+        return out.unflatten(1, (sum(counts), -1))
 
     def _shared_op(self, key: str, state: torch.Tensor) -> torch.Tensor:
         return self.shared[key](state) if key in self.shared else state
