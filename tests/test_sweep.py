@@ -102,7 +102,8 @@ def test_shipped_sweeps_load_and_expand():
     assert counts == {"fig5_l2": 60, "table1": 36, "table2_fig4_drop_path": 48, "table5": 72,
                       "tiny": 2, "s5_regret": 9, "s5_rdarts": 6, "cpu_pilot": 2,
                       "fig16_cpu": 8, "fig16_ptb": 16, "table3_cpu": 12, "table4_cpu": 8,
-                      "table3": 6, "table4": 4}
+                      "table3": 6, "table4": 4, "table1_cpu": 12, "fig5_l2_cpu": 16,
+                      "table2_drop_path_cpu": 16, "exact_cpu": 4}
 
     table1 = expand(load_sweep("table1"))
     assert table1[0].name == "s1_cifar10_seed0" and table1[-1].name == "s4_svhn_seed2"
@@ -119,6 +120,20 @@ def test_shipped_sweeps_load_and_expand():
     assert drop[0].steps[-2:] == ("spectrum", "discretization")
     assert {job.settings["cutout_schedule"] for job in drop} == {"linear"}
 
+    # The CPU-scale S1-S4 study: seeds vary slowest, the `cpu` search with its scaled alpha
+    # learning rate, Fashion-MNIST's real test set for the evaluation.
+    cpu_table1 = expand(load_sweep("table1_cpu"))
+    assert [job.name for job in cpu_table1[:4]] == ["seed0_s2", "seed0_s3", "seed0_s1",
+                                                    "seed0_s4"]
+    assert {job.settings["arch_lr"] for job in cpu_table1} == {7.8e-3}
+    assert {job.evaluate["epochs"] for job in cpu_table1} == {2}
+    assert cpu_table1[0].steps == ("search", "eval", "eval-es")
+    cpu_grids = expand(load_sweep("fig5_l2_cpu")) + expand(load_sweep("table2_drop_path_cpu"))
+    assert {job.steps for job in cpu_grids} == {("search", "eval")}
+    assert {job.settings["space"] for job in cpu_grids} == {"s2", "s3"}
+    assert {job.settings["second_order"] for job in expand(load_sweep("exact_cpu"))} == {
+        "exact"}
+
     table5 = expand(load_sweep("table5"))
     labels = {job.selection["label"] for job in table5}
     assert labels == {"select(rs-ws, 4 seeds)", "select(darts, 4 seeds)",
@@ -131,7 +146,7 @@ def test_shipped_sweeps_load_and_expand():
     assert {job.settings["space"] for job in s5_jobs} == {"s5"}
     assert {job.settings["seed"] for job in s5_jobs} == {0, 1, 2}
     with pytest.raises(ConfigError,
-                       match="shipped sweeps: cpu_pilot, fig16_cpu, fig16_ptb, fig5_l2"):
+                       match="shipped sweeps: cpu_pilot, exact_cpu, fig16_cpu, fig16_ptb, fig5_l2,"):
         load_sweep("table9")
 
 
