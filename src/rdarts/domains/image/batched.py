@@ -88,7 +88,17 @@ def _fanned_out(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return out.reshape(n, edges, out_channels, height, width)
 
 
-class StackedDilConv(nn.Module):
+class _OnRepeatedInputs(nn.Module):
+    """A stacked op whose T edges each need their own copy of the input (a depthwise conv
+    grouped over T*C channels): `forward` takes the repeated (N, T*C, H, W) tensor."""
+
+    def forward_sources(self, inputs: Sequence[torch.Tensor],
+                        counts: Sequence[int]) -> torch.Tensor:
+        """The op on each source's `count` edges: (N, T*C, H', W')."""
+        return self(_expanded(inputs, counts))
+
+
+class StackedDilConv(_OnRepeatedInputs):
     """T `DilConv`s without their leading ReLU (the caller applies it once per state)."""
 
     def __init__(self, convs: Sequence[DilConv]) -> None:
@@ -106,13 +116,8 @@ class StackedDilConv(nn.Module):
                      dilation=self.dilation, groups=self.depthwise.shape[0])
         return self.bn(_pointwise(self.pointwise, y))
 
-    def forward_sources(self, inputs: Sequence[torch.Tensor],
-                        counts: Sequence[int]) -> torch.Tensor:
-        """The op on each source's `count` edges: (N, T*C, H', W')."""
-        return self(_expanded(inputs, counts))
 
-
-class StackedSepConv(nn.Module):
+class StackedSepConv(_OnRepeatedInputs):
     """T `SepConv`s without their leading ReLU: stacked DilConv, ReLU, stacked DilConv."""
 
     def __init__(self, convs: Sequence[SepConv]) -> None:
@@ -123,11 +128,6 @@ class StackedSepConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.second(self.relu(self.first(x)))
-
-    def forward_sources(self, inputs: Sequence[torch.Tensor],
-                        counts: Sequence[int]) -> torch.Tensor:
-        """The op on each source's `count` edges: (N, T*C, H', W')."""
-        return self(_expanded(inputs, counts))
 
 
 class StackedFactorizedReduce(nn.Module):
