@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
-    parser.add_argument("--channels-last", action="store_true", help="CUDA only")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels_last memory format (CPU and CUDA)")
     args = parser.parse_args()
     print(json.dumps(measure(args.steps, args.device, args.amp, args.channels_last), indent=2))
 

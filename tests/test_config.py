@@ -154,3 +154,12 @@ def test_unknown_names_get_the_closest_known_one(tmp_path):
     path.write_text("epoch: 3\n")
     with pytest.raises(ConfigError, match=r"unknown option 'epoch' \(did you mean 'epochs'"):
         resolve(config_file=path)
+
+
+def test_cpu_presets_train_in_channels_last_and_paper_presets_do_not():
+    """Measured on the CPU only (docs/benchmarks.md, training throughput): the CPU-sized
+    training presets use channels_last, the paper's GPU presets keep NCHW."""
+    assert resolve_train("cpu").channels_last and resolve_train("quick").channels_last
+    assert not any(resolve_train(p).channels_last
+                   for p in ("paper-c10", "paper-c100", "paper-svhn"))
+    assert resolve_train("cpu", overrides={"channels_last": False}).channels_last is False
