@@ -9,8 +9,8 @@ last 5), and for the DARTS cell (epoch 50) and the DARTS-ES cell of the same sea
 each seed's count of parameter-free ops (skip, pooling, noise) among the 8 of its normal cell,
 and the epochs DARTS-ES returned. `--correlation` prints Figure 15's points instead: test error
 against the mean lambda_max of the search's last 5 epochs (for the DARTS-ES cell, the 5 epochs
-up to its return epoch) with Pearson's r, and `--plot PNG` draws them. Unfinished searches or
-trainings are left out and counted.
+up to its return epoch) with Pearson's r, and `--plot PNG` draws them; `--cost` prints the wall time
+per search and per training. Unfinished searches or trainings are left out and counted.
 
     python benchmarks/cpu_tables.py results/cpu/table1
     python benchmarks/cpu_tables.py --correlation --plot docs/benchmarks/cpu-fig15.png \
@@ -67,8 +67,10 @@ def run_record(job: Path, axis: str | None) -> dict | None:
     if result is None:
         return None
     config = search.read_config()
-    lambdas = {int(r["epoch"]): float(r["lambda_max"]) for r in search.read_metrics()
+    metrics = search.read_metrics()
+    lambdas = {int(r["epoch"]): float(r["lambda_max"]) for r in metrics
                if r.get("lambda_max") is not None}
+    epoch_seconds = [float(r["seconds"]) for r in metrics if r.get("seconds") is not None]
     stop = result.get("early_stopping") or {}
     fired = bool(stop.get("triggered"))
     last = max(lambdas) if lambdas else -1
@@ -83,6 +85,8 @@ def run_record(job: Path, axis: str | None) -> dict | None:
         "lambda_max_last": lambdas.get(last), "lambda_max_end": _window_mean(lambdas, last),
         "lambda_max_es": _window_mean(lambdas, es_epoch) if es_epoch is not None else None,
         "search_seconds": result.get("search_seconds"), "es_epoch": es_epoch,
+        "epochs": len(epoch_seconds),
+        "median_epoch_seconds": statistics.median(epoch_seconds) if epoch_seconds else None,
         "darts": _scores(darts, cells["darts"]), "es": _scores(es, cells["es"]),
     }
 
@@ -144,6 +148,27 @@ def table(found: dict[tuple[str, object], list[dict]]) -> str:
             _mean_std([r["es"].get("test_error") for r in runs]),
             _per_seed(runs, lambda r: r["es"]["parameter_free"]),
             (" / ".join(paper) if paper else "-") + " |"]))
+    return "\n".join(lines)
+
+
+def cost(found: dict[tuple[str, object], list[dict]]) -> str:
+    """Wall time per search and per training. A search's total counts the time a sweep spent
+    paused (SIGSTOP while timing something else), so its cost is given as the median epoch
+    times the epochs, which pauses do not move."""
+    lines = ["| space | setting | searches | median s per epoch | search (median x epochs) | "
+             "search as logged | training s (DARTS / DARTS-ES) |", "|---|---|---|---|---|---|---|"]
+    for space, setting in sorted(found, key=lambda k: (k[0], str(k[1]))):
+        runs = sorted(found[(space, setting)], key=lambda r: r["seed"])
+        medians = [r["median_epoch_seconds"] for r in runs]
+        lines.append(" | ".join([
+            f"| {space.upper()}", "-" if setting is None else f"{setting}", str(len(runs)),
+            _mean_std(medians, 1),
+            _mean_std([m * r["epochs"] for m, r in zip(medians, runs, strict=True)
+                       if m is not None], 0),
+            _mean_std([r["search_seconds"] for r in runs], 0),
+            _mean_std([r["darts"].get("train_seconds") for r in runs], 0) + " / "
+            + _mean_std([r["es"].get("train_seconds") for r in runs if r["es_epoch"]], 0)
+            + " |"]))
     return "\n".join(lines)
 
 
@@ -220,6 +245,8 @@ def main() -> None:
     parser.add_argument("--correlation", action="store_true",
                         help="print Figure 15's points and Pearson's r instead of the table")
     parser.add_argument("--plot", type=Path, help="with --correlation: draw them to this PNG")
+    parser.add_argument("--cost", action="store_true",
+                        help="print the wall time per search and per training instead")
     args = parser.parse_args()
     found = collect(args.sweeps)
     if args.json:
@@ -232,6 +259,8 @@ def main() -> None:
         print(correlation_text(points))
         if args.plot:
             plot(points, args.plot)
+    elif args.cost:
+        print(cost(found))
     else:
         print(table(found))
 

@@ -42,6 +42,10 @@ def test_table_reads_the_pilot_search_and_both_trainings(tables):
     text = tables.table(found)
     assert "| S3 | - | 1 (1) |" in text and "11.34" in text and "10.42" in text
     assert "4.12 +- 0.85 (3.73) / 3.71 +- 1.14 (3.07)" in text
+    seconds = sorted(m["seconds"] for m in metrics)
+    assert run["median_epoch_seconds"] == statistics.median(seconds)
+    assert f"| {statistics.median(seconds) * len(seconds):.0f} | 2188 | 482 / 429 |" in \
+        tables.cost(found)
 
 
 def test_correlation_is_pearsons_r(tables, tmp_path):
