@@ -25,10 +25,10 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from rdarts.domains.image.ops import PARAMETER_FREE_OPS
+from rdarts.report.figures import pearson as report_pearson
 from rdarts.runs.rundir import RunDir
 
 # Zela et al. Table 1, CIFAR-10: DARTS and DARTS-ES test error (%), mean +- std (median).
@@ -189,13 +189,11 @@ def correlation_points(found: dict[tuple[str, object], list[dict]]) -> list[dict
 
 
 def pearson(points: list[dict]) -> float | None:
+    """The report's Pearson coefficient (rdarts.report.figures) of Figure 15's points; None
+    below 3 points, where it is +-1 by construction."""
     if len(points) < 3:
         return None
-    x = np.array([p["lambda_max"] for p in points])
-    y = np.array([p["test_error"] for p in points])
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(np.corrcoef(x, y)[0, 1])
+    return report_pearson([(p["lambda_max"], p["test_error"]) for p in points])
 
 
 def correlation_text(points: list[dict]) -> str:
